@@ -1,0 +1,40 @@
+//! The library every aiops binary stands on.
+//!
+//! - [`config`]: configuration from the environment, parsed once per binary.
+//! - [`error`]: error conventions (invalid vs dependency, retryable or not).
+//! - [`clock`]: time as a port, with a manual clock for tests.
+//! - [`store`]: the shared key-value store with conditional writes (S3, local directory).
+//! - [`evidence`], [`analysis`], [`run`]: the evidence bundle, the analysis result and
+//!   the run record that travel between the steps.
+//! - [`invoke`]: one entry point for every function binary: Lambda or `--event`.
+//! - [`telemetry`]: tracing set-up (JSON lines in Lambda, readable in a terminal).
+//! - [`redact`]: the one redactor for prompts, reports and audit/log records.
+//! - [`identity`]: JWTs from trusted issuers (Backstage, ZITADEL) → principal and groups.
+//! - [`policy`]: who may look into which namespace; decisions with audit records.
+//! - [`llm`], [`analyzers`], [`analyze`]: the LLM port and its protections (prompt
+//!   budget, limiter, shared circuit breaker), the built-in rule analyzers, and the
+//!   analysis step that falls back from the one to the other.
+//! - [`audit`]: redacted audit records to stdout or VictoriaLogs, batched and bounded.
+//! - [`report`]: the markdown RCA report, its index, and the sinks that commit them.
+
+pub mod analysis;
+pub mod analyze;
+pub mod analyzers;
+pub mod audit;
+pub mod clock;
+pub mod collect;
+pub mod config;
+pub mod error;
+pub mod evidence;
+pub mod identity;
+pub mod invoke;
+pub mod llm;
+pub mod policy;
+pub mod redact;
+pub mod report;
+pub mod run;
+pub mod sources;
+pub mod store;
+pub mod telemetry;
+
+pub use error::{Classify, Error, ErrorKind, Result};

@@ -1,0 +1,11 @@
+//! Shared pieces of the end-to-end tests: the store conformance suite, access to the
+//! local services (`scripts/test` starts them), and the probe handler that proves the
+//! shared invocation layer.
+
+pub mod conformance;
+pub mod golden;
+pub mod kube_api;
+pub mod llm;
+pub mod markdown;
+pub mod probe;
+pub mod services;
