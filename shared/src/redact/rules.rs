@@ -1,0 +1,138 @@
+//! The built-in value rules: secrets recognised by their shape or by the key in front.
+//!
+//! Every rule is one regex; all rules (and the user's) are compiled into one
+//! multi-pattern automaton, and at a given position the rule listed first wins, so
+//! specific shapes come before the generic `key=value` rule. A rule that names a
+//! `secret` group has only that group replaced, which keeps the readable rest
+//! (`https://user:[REDACTED:url_password]@host`); otherwise the whole match is.
+//!
+//! Regexes use ASCII word boundaries `(?-u:\b)`: Unicode ones would force the slow
+//! engines on any non-ASCII text.
+
+use super::keys::KeyMatcher;
+
+/// How a match is turned into a replacement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// The match (or its `secret` group) is a secret labelled with the rule's label.
+    Shape,
+    /// The `key` group must be a sensitive key; its phrase names the label.
+    Key,
+    /// Like [`Check::Shape`], but a bearer token that is a JWT says so.
+    Bearer,
+}
+
+/// One rule before compilation.
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    /// The label in `[REDACTED:<label>]`, and the name in errors.
+    pub(crate) label: String,
+    pub(crate) pattern: String,
+    pub(crate) check: Check,
+    /// Literals (ASCII case-insensitive) one of which every match contains; `None` when
+    /// the rule cannot be prefiltered.
+    pub(crate) anchors: Option<Vec<String>>,
+}
+
+/// A value after `key=`, `key: ` or `"key": `: quoted (JSON-escaped quotes too) or a
+/// bare word that stops at the usual delimiters of logfmt, query strings and
+/// connection strings. A bare word does not start an object or array (`"secret": {`
+/// is structure, not a value) and does not end in a closing bracket, which belongs to
+/// the surrounding `{k: v}` / `map[k:v]` more often than to the secret.
+const VALUE: &str = concat!(
+    r#"\\"(?:[^"\\\r\n]|\\[^"\r\n])*\\"|"(?:[^"\\\r\n]|\\.)*"|'[^'\r\n]*'|"#,
+    r#"(?:[^\s"'&;,\\<>{\[]|[{\[][^\s"'&;,\\<>{\[]|\\[^"'\s])"#,
+    r#"(?:(?:[^\s"'&;,\\<>]|\\[^"'\s])*(?:[^\s"'&;,\\<>\]})]|\\[^"'\s]))?"#,
+);
+
+fn shape(label: &str, pattern: &str, anchors: &[&str]) -> Rule {
+    Rule {
+        label: label.to_owned(),
+        pattern: pattern.to_owned(),
+        check: Check::Shape,
+        anchors: Some(anchors.iter().map(|a| (*a).to_owned()).collect()),
+    }
+}
+
+/// The built-in rules, in priority order, with the key rules built from `keys`.
+pub(crate) fn builtin(keys: &KeyMatcher) -> Vec<Rule> {
+    let k = keys.regex_alternation();
+    let key_anchors = keys.anchors();
+    let key_rule = |pattern: String| Rule {
+        label: "key".to_owned(),
+        pattern,
+        check: Check::Key,
+        anchors: key_anchors.clone(),
+    };
+    vec![
+        shape(
+            "private_key",
+            r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----(?:[\s\S]*?-----END[A-Z0-9 ]*PRIVATE KEY-----|[A-Za-z0-9+/=\s\\]*)",
+            &["private key"],
+        ),
+        shape(
+            "jwt",
+            r"(?-u:\b)eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+            &["eyj"],
+        ),
+        shape(
+            "aws_access_key",
+            r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)",
+            &["akia", "asia"],
+        ),
+        shape(
+            "github_token",
+            r"(?-u:\b)gh[pousr]_[A-Za-z0-9]{36}(?-u:\b)",
+            &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
+        ),
+        shape(
+            "github_token",
+            r"(?-u:\b)github_pat_[A-Za-z0-9_]{22,}",
+            &["github_pat_"],
+        ),
+        shape(
+            "slack_token",
+            r"(?-u:\b)xox[abprs]-[A-Za-z0-9-]{10,}",
+            &["xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"],
+        ),
+        shape(
+            "slack_webhook",
+            r"hooks\.slack\.com/(?P<secret>(?:services|workflows|triggers)/[A-Za-z0-9/_-]+)",
+            &["hooks.slack.com"],
+        ),
+        Rule {
+            check: Check::Bearer,
+            ..shape(
+                "bearer",
+                r"(?-u:\b)(?i:bearer)[ \t]+(?P<secret>[A-Za-z0-9._~+/-]{16,}=*)",
+                &["bearer"],
+            )
+        },
+        // The password may contain ':' (only the first one ends the user name).
+        shape(
+            "url_password",
+            r#"[A-Za-z][A-Za-z0-9+.-]*://[^\s:@/?#"'<>\\]*:(?P<secret>[^\s@/?#"'<>\\]+)@"#,
+            &["://"],
+        ),
+        // ADO.NET / JDBC style `...;Password=p w;`: up to the next ';', spaces included.
+        shape(
+            "password",
+            r#";[ \t]*(?i:password|pwd)[ \t]*=[ \t]*(?P<secret>[^;"'\r\n]*[^;"'\r\n \t])"#,
+            &["password", "pwd"],
+        ),
+        // Kubernetes env entries in JSON, YAML block or flow style:
+        // `name: DB_PASSWORD` then `value: ...` on the same or the next line.
+        key_rule(format!(
+            r#"(?-u:\b)(?i:name)\\?["']?[ \t]*[:=][ \t]*\\?["']?(?P<key>[A-Za-z0-9_.-]*{k})\\?["']?[ \t]*,?[ \t]*(?:\r?\n[ \t]*)?\\?["']?(?i:value)\\?["']?[ \t]*[:=][ \t]*(?P<secret>{VALUE})"#
+        )),
+        // `key=value`, `key: value`, `"key": "value"`, `Authorization: Basic xyz`.
+        key_rule(format!(
+            r#"(?P<key>[A-Za-z0-9_.-]*{k})\\?["']?[ \t]*[:=][ \t]*(?:(?i:bearer|basic|token|digest|negotiate)[ \t]+)?(?P<secret>{VALUE})"#
+        )),
+        // Command-line flags: `--db-password hunter2`, also as a quoted list
+        // `["--db-password", "hunter2"]`.
+        key_rule(format!(
+            r#"(?:^|[\s"'\[,])--?(?P<key>[A-Za-z0-9_.-]*{k})(?:[ \t]+|\\?["'][ \t]*,[ \t]*(?:\r?\n[ \t]*)?\\?["'])(?P<secret>[^\s"'\\-][^\s"'\\]*)"#
+        )),
+    ]
+}

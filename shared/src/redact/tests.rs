@@ -1,0 +1,317 @@
+// A failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+use std::borrow::Cow;
+
+use serde_json::json;
+
+use super::*;
+use crate::config::MapEnv;
+
+fn text(input: &str) -> String {
+    Redactor::default().redact_text(input).into_owned()
+}
+
+#[test]
+fn clean_text_is_returned_borrowed() {
+    let r = Redactor::default();
+    let line = r#"{"level":"info","msg":"GET /healthz 200","pod":"checkout-7d9f8b6c5d-x2k4p"}"#;
+    assert!(matches!(r.redact_text(line), Cow::Borrowed(_)));
+}
+
+#[test]
+fn shapes_are_replaced_inside_longer_strings_with_their_kind() {
+    let cases = [
+        (
+            "key AKIAIOSFODNN7EXAMPLE used",
+            "key [REDACTED:aws_access_key] used",
+        ),
+        (
+            "auth eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJlLWZha2U ok",
+            "auth [REDACTED:jwt] ok",
+        ),
+        (
+            "push with ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8 failed",
+            "push with [REDACTED:github_token] failed",
+        ),
+        (
+            "slack xoxb-0000000000-FAKEFAKEFAKE posted",
+            "slack [REDACTED:slack_token] posted",
+        ),
+        (
+            "curl -H 'Authorization: Bearer abcdefABCDEF0123456789'",
+            "curl -H 'Authorization: Bearer [REDACTED:authorization]'",
+        ),
+        (
+            "sent Bearer abcdefABCDEF0123456789xyz",
+            "sent Bearer [REDACTED:bearer]",
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(text(input), expected, "{input}");
+    }
+}
+
+#[test]
+fn url_passwords_keep_user_and_host() {
+    assert_eq!(
+        text("clone https://deploy:s3cr3t-Pa55@git.example.com/org/repo.git"),
+        "clone https://deploy:[REDACTED:url_password]@git.example.com/org/repo.git"
+    );
+    assert_eq!(
+        text("DATABASE_URL=postgres://app:pw@db:5432/orders"),
+        "DATABASE_URL=postgres://app:[REDACTED:url_password]@db:5432/orders"
+    );
+    assert_eq!(
+        text("see https://example.com:8443/path"),
+        "see https://example.com:8443/path"
+    );
+}
+
+#[test]
+fn key_value_pairs_in_free_text_keep_the_key() {
+    assert_eq!(
+        text("login password=hunter2 user=bob"),
+        "login password=[REDACTED:password] user=bob"
+    );
+    assert_eq!(
+        text(r#"{"db_password": "hunter2"}"#),
+        r#"{"db_password": "[REDACTED:password]"}"#
+    );
+    assert_eq!(text("githubToken: abc123"), "githubToken: [REDACTED:token]");
+    assert_eq!(
+        text("args: --db-password hunter2 --port 5432"),
+        "args: --db-password [REDACTED:password] --port 5432"
+    );
+    assert_eq!(
+        text("Server=db;User Id=sa;Password=p w;Database=x"),
+        "Server=db;User Id=sa;Password=[REDACTED:password];Database=x"
+    );
+}
+
+#[test]
+fn keys_that_only_end_in_a_sensitive_substring_are_left_alone() {
+    for input in [
+        "bypass=on",
+        "max_tokens=512",
+        "tokens_used: 42",
+        "password: null",
+        "token_count=3",
+    ] {
+        assert_eq!(text(input), input);
+    }
+}
+
+#[test]
+fn a_rejected_key_does_not_hide_a_shape_in_its_value() {
+    assert_eq!(
+        text("bypass=AKIAIOSFODNN7EXAMPLE"),
+        "bypass=[REDACTED:aws_access_key]"
+    );
+}
+
+#[test]
+fn yaml_env_entries_are_redacted_across_lines() {
+    let input =
+        "env:\n  - name: DB_PASSWORD\n    value: hunter2\n  - name: LOG_LEVEL\n    value: debug\n";
+    let out = text(input);
+    assert!(!out.contains("hunter2"), "{out}");
+    assert!(out.contains("value: [REDACTED:password]"), "{out}");
+    assert!(out.contains("value: debug"), "{out}");
+}
+
+#[test]
+fn pem_private_keys_are_replaced_whole() {
+    let input = "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEfake\nAAAA\n-----END RSA PRIVATE KEY-----\nafter";
+    assert_eq!(text(input), "key:\n[REDACTED:private_key]\nafter");
+}
+
+#[test]
+fn json_values_under_sensitive_keys_are_replaced_and_shapes_kept() {
+    let mut v = json!({
+        "user": "bob",
+        "password": "hunter2",
+        "pin": 1234,
+        "token": true,
+        "max_tokens": 512,
+        "credentials": {"user": "svc", "expires": 3600, "enabled": true},
+        "msg": "using AKIAIOSFODNN7EXAMPLE"
+    });
+    Redactor::default().redact_json(&mut v);
+    assert_eq!(
+        v,
+        json!({
+            "user": "bob",
+            "password": "[REDACTED:password]",
+            "pin": 1234,
+            "token": true,
+            "max_tokens": 512,
+            "credentials": {"user": "[REDACTED:credentials]", "expires": "[REDACTED:credentials]", "enabled": true},
+            "msg": "using [REDACTED:aws_access_key]"
+        })
+    );
+}
+
+#[test]
+fn kubernetes_env_entries_hide_values_of_sensitive_names_but_keep_references() {
+    let mut v = json!({"env": [
+        {"name": "DB_PASSWORD", "value": "hunter2"},
+        {"name": "LOG_LEVEL", "value": "debug"},
+        {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}
+    ], "args": ["--api-key", "abc123", "--verbose"]});
+    Redactor::default().redact_json(&mut v);
+    assert_eq!(v["env"][0]["value"], "[REDACTED:password]");
+    assert_eq!(v["env"][1]["value"], "debug");
+    assert_eq!(
+        v["env"][2]["valueFrom"]["secretKeyRef"],
+        json!({"name": "api", "key": "token"})
+    );
+    assert_eq!(
+        v["args"],
+        json!(["--api-key", "[REDACTED:api_key]", "--verbose"])
+    );
+}
+
+#[test]
+fn kubernetes_secret_manifests_hide_their_data() {
+    let mut v = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+                       "data": {"config.yaml": "aG9zdDogZGIK"}});
+    Redactor::default().redact_json(&mut v);
+    assert_eq!(v["data"]["config.yaml"], "[REDACTED:secret]");
+    assert_eq!(v["metadata"]["name"], "db");
+}
+
+#[test]
+fn json_text_keeps_untouched_lines_byte_for_byte_and_redacts_text_lines() {
+    let r = Redactor::default();
+    let input = "{\"b\": 1,  \"a\": \"x\"}\nplain password=hunter2\n{\"token\":\"t0k\"}\n";
+    let out = r.redact_json_text(input);
+    assert_eq!(
+        out,
+        "{\"b\": 1,  \"a\": \"x\"}\nplain password=[REDACTED:password]\n{\"token\":\"[REDACTED:token]\"}\n"
+    );
+}
+
+#[test]
+fn pretty_json_documents_get_the_key_rules() {
+    let r = Redactor::default();
+    let input = "{\n  \"credentials\": {\n    \"user\": \"svc\"\n  }\n}\n";
+    let out = r.redact_json_text(input);
+    assert!(out.contains("[REDACTED:credentials]"), "{out}");
+    assert!(!out.contains("svc"), "{out}");
+}
+
+#[test]
+fn redaction_is_idempotent_on_every_rule() {
+    let r = Redactor::default();
+    let input = "password=hunter2 https://u:p@h/ AKIAIOSFODNN7EXAMPLE Bearer abcdefABCDEF0123456789 \
+                 Authorization: Basic dXNlcjpwYXNz {\"token\": \"abc\"} --token abc ;Pwd=x y;";
+    let once = r.redact_text(input).into_owned();
+    assert_ne!(once, input);
+    assert_eq!(r.redact_text(&once), once);
+    let json_once = r.redact_json_text(&once);
+    assert_eq!(r.redact_json_text(&json_once), json_once);
+}
+
+#[test]
+fn user_patterns_and_keys_extend_the_builtins() {
+    let config = RedactionConfig {
+        extra_keys: vec!["vault-ref".to_owned()],
+        extra_patterns: vec![
+            CustomPattern {
+                name: "ticket".to_owned(),
+                pattern: "TCK-[0-9]{6}".to_owned(),
+            },
+            CustomPattern {
+                name: "pin".to_owned(),
+                pattern: "pin#(?P<secret>[0-9]{4})".to_owned(),
+            },
+        ],
+    };
+    let r = Redactor::new(&config).unwrap();
+    assert_eq!(
+        r.redact_text("ref TCK-123456 vault_ref=abc pin#1234"),
+        "ref [REDACTED:ticket] vault_ref=[REDACTED:vault_ref] pin#[REDACTED:pin]"
+    );
+}
+
+#[test]
+fn user_patterns_without_literals_still_match() {
+    let config = RedactionConfig {
+        extra_patterns: vec![CustomPattern {
+            name: "acct".to_owned(),
+            pattern: r"\b[0-9]{12}\b".to_owned(),
+        }],
+        ..RedactionConfig::default()
+    };
+    let r = Redactor::new(&config).unwrap();
+    assert_eq!(
+        r.redact_text("account 123456789012 x"),
+        "account [REDACTED:acct] x"
+    );
+}
+
+#[test]
+fn a_bad_user_regex_is_an_invalid_error_naming_the_pattern() {
+    let config = RedactionConfig {
+        extra_patterns: vec![CustomPattern {
+            name: "broken".to_owned(),
+            pattern: "(".to_owned(),
+        }],
+        ..RedactionConfig::default()
+    };
+    let err = Redactor::new(&config).unwrap_err();
+    assert!(err.to_string().contains("broken"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    let empty = RedactionConfig {
+        extra_patterns: vec![CustomPattern {
+            name: "empty".to_owned(),
+            pattern: "x*".to_owned(),
+        }],
+        ..RedactionConfig::default()
+    };
+    assert!(
+        Redactor::new(&empty)
+            .unwrap_err()
+            .to_string()
+            .contains("empty")
+    );
+}
+
+#[test]
+fn from_env_reads_patterns_and_keys_and_names_the_bad_variable() {
+    let env = MapEnv::new()
+        .with(
+            PATTERNS_VAR,
+            r#"[{"name": "ticket", "pattern": "TCK-[0-9]+"}]"#,
+        )
+        .with(KEYS_VAR, "vault_ref, x-internal-auth ,");
+    let config = RedactionConfig::from_env(&env).unwrap();
+    assert_eq!(config.extra_keys, ["vault_ref", "x-internal-auth"]);
+    assert_eq!(config.extra_patterns[0].name, "ticket");
+    assert_eq!(
+        RedactionConfig::from_env(&MapEnv::new()).unwrap(),
+        RedactionConfig::default()
+    );
+
+    let bad_json = MapEnv::new().with(PATTERNS_VAR, "not json");
+    assert_eq!(
+        RedactionConfig::from_env(&bad_json).unwrap_err().var(),
+        PATTERNS_VAR
+    );
+    let bad_regex = MapEnv::new().with(PATTERNS_VAR, r#"[{"name": "oops", "pattern": "[a-"}]"#);
+    let err = RedactionConfig::from_env(&bad_regex).unwrap_err();
+    assert_eq!(err.var(), PATTERNS_VAR);
+    assert!(err.to_string().contains("oops"), "{err}");
+    let bad_key = MapEnv::new().with(KEYS_VAR, "--");
+    assert_eq!(
+        RedactionConfig::from_env(&bad_key).unwrap_err().var(),
+        KEYS_VAR
+    );
+}
+
+#[test]
+fn the_redactor_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync + std::fmt::Debug>() {}
+    assert_send_sync::<Redactor>();
+}
