@@ -1,0 +1,614 @@
+//! Each rule on a bundle shaped like what the collector records from real Kubernetes
+//! status (the crash-looping `web` pod and the unschedulable `billing-0` are the ones
+//! captured from a real API server).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::evidence::*;
+
+pub(crate) fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("test time")
+        .with_timezone(&Utc)
+}
+
+pub(crate) fn bundle(namespace: &str) -> EvidenceBundle {
+    EvidenceBundle {
+        schema: BUNDLE_SCHEMA.into(),
+        run_id: "run-1".into(),
+        collected_at: t("2026-11-26T05:06:32Z"),
+        target: Target {
+            entity: "component:default/web".into(),
+            cluster: "dev-eu1".into(),
+            namespace: namespace.into(),
+            since: t("2026-11-26T03:06:32Z"),
+            until: t("2026-11-26T05:06:32Z"),
+        },
+        entity: None,
+        pods: Vec::new(),
+        events: Vec::new(),
+        rollouts: Vec::new(),
+        logs: Vec::new(),
+        findings: Vec::new(),
+        sources: BTreeMap::new(),
+    }
+}
+
+pub(crate) fn pod(name: &str, phase: &str, containers: Vec<ContainerEvidence>) -> PodEvidence {
+    PodEvidence {
+        id: format!("pod/{name}"),
+        name: name.into(),
+        phase: phase.into(),
+        node: Some("node-1".into()),
+        owner: Some(ObjectRef {
+            kind: "ReplicaSet".into(),
+            name: "web-6f9c7b8d4".into(),
+        }),
+        conditions: Vec::new(),
+        containers,
+        reason: None,
+        message: None,
+    }
+}
+
+pub(crate) fn container(name: &str, state: ContainerState) -> ContainerEvidence {
+    ContainerEvidence {
+        name: name.into(),
+        image: Some(format!("ghcr.io/example/{name}:2.3.0")),
+        ready: false,
+        restart_count: 0,
+        state,
+        last_termination: None,
+        requests: BTreeMap::new(),
+        limits: BTreeMap::new(),
+        previous_logs: Vec::new(),
+    }
+}
+
+fn waiting(reason: &str, message: &str) -> ContainerState {
+    ContainerState::Waiting {
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+    }
+}
+
+pub(crate) fn event(
+    id: usize,
+    type_: &str,
+    reason: &str,
+    pod: &str,
+    message: &str,
+    count: u64,
+) -> EventGroup {
+    EventGroup {
+        id: format!("event/{id}"),
+        type_: type_.into(),
+        reason: reason.into(),
+        object: ObjectRef {
+            kind: "Pod".into(),
+            name: pod.into(),
+        },
+        message: message.into(),
+        count,
+        first_seen: Some(t("2026-11-26T04:46:31Z")),
+        last_seen: Some(t("2026-11-26T04:51:31Z")),
+    }
+}
+
+pub(crate) fn log(id: usize, time: &str, pod: &str, level: &str, message: &str) -> LogLine {
+    LogLine {
+        id: format!("log/{id}"),
+        time: Some(t(time)),
+        pod: Some(pod.into()),
+        container: Some("web".into()),
+        level: Some(level.into()),
+        message: message.into(),
+    }
+}
+
+/// The captured `web-dev` incident: exit code 2 after a minute, liveness failing, and
+/// the log lines the collector kept.
+pub(crate) fn crash_looping_web() -> EvidenceBundle {
+    let mut b = bundle("web-dev");
+    let mut c = container(
+        "web",
+        waiting(
+            "CrashLoopBackOff",
+            "back-off 2m40s restarting failed container=web pod=web-6f9c7b8d4-q7w4z_web-dev",
+        ),
+    );
+    c.restart_count = 5;
+    c.last_termination = Some(Termination {
+        reason: Some("Error".into()),
+        exit_code: Some(2),
+        signal: None,
+        message: None,
+        started_at: Some(t("2026-11-26T05:02:31Z")),
+        finished_at: Some(t("2026-11-26T05:03:31Z")),
+    });
+    let mut p = pod("web-6f9c7b8d4-q7w4z", "Running", vec![c]);
+    p.conditions.push(Condition {
+        type_: "Ready".into(),
+        status: "False".into(),
+        reason: Some("ContainersNotReady".into()),
+        message: None,
+        last_transition: Some(t("2026-11-26T04:36:31Z")),
+    });
+    b.pods.push(p);
+    let name = "web-6f9c7b8d4-q7w4z";
+    b.events.push(event(
+        0,
+        "Warning",
+        "Unhealthy",
+        name,
+        "Liveness probe failed: HTTP probe failed with statuscode: 500",
+        5,
+    ));
+    b.events.push(event(
+        1,
+        "Warning",
+        "BackOff",
+        name,
+        "Back-off restarting failed container web in pod web-6f9c7b8d4-q7w4z_web-dev",
+        6,
+    ));
+    b.logs.push(log(
+        0,
+        "2026-11-26T05:02:31Z",
+        name,
+        "info",
+        "starting web 2.3.0",
+    ));
+    b.logs.push(log(
+        1,
+        "2026-11-26T05:03:30Z",
+        name,
+        "error",
+        "config: unknown flag --listen-port",
+    ));
+    b.logs.push(log(
+        2,
+        "2026-11-26T05:10:00Z",
+        name,
+        "info",
+        "a line after the crash",
+    ));
+    b
+}
+
+fn rules(b: &EvidenceBundle) -> Vec<&'static str> {
+    diagnose(b).iter().map(|d| d.rule).collect()
+}
+
+#[test]
+fn crash_loop_names_exit_code_meaning_and_quotes_the_last_lines_before_the_crash() {
+    let b = crash_looping_web();
+    let found = diagnose(&b);
+    let crash = found
+        .iter()
+        .find(|d| d.rule == "crash_loop")
+        .expect("crash_loop");
+    assert!(
+        crash.root_cause.contains("exit code 2"),
+        "{}",
+        crash.root_cause
+    );
+    assert!(
+        crash.root_cause.contains("usage error"),
+        "{}",
+        crash.root_cause
+    );
+    assert!(crash.root_cause.contains("5 restarts"));
+    assert!(
+        crash
+            .root_cause
+            .contains("[log/1] config: unknown flag --listen-port")
+    );
+    assert!(
+        !crash.root_cause.contains("after the crash"),
+        "lines after the termination are not quoted"
+    );
+    assert_eq!(
+        crash.evidence_ids,
+        ["pod/web-6f9c7b8d4-q7w4z", "event/1", "log/0", "log/1"]
+    );
+    assert_eq!(
+        crash.confidence,
+        Confidence::High,
+        "an error line was logged before the crash"
+    );
+    assert_eq!(rules(&b), ["crash_loop", "failing_probe"]);
+}
+
+#[test]
+fn crash_loop_falls_back_to_previous_logs_when_no_log_source_answered() {
+    let mut b = crash_looping_web();
+    b.logs.clear();
+    b.pods[0].containers[0].previous_logs =
+        vec!["panic: open /etc/web/config.yaml: no such file".into()];
+    let crash = diagnose(&b)
+        .into_iter()
+        .find(|d| d.rule == "crash_loop")
+        .expect("crash_loop");
+    assert!(
+        crash
+            .root_cause
+            .contains("panic: open /etc/web/config.yaml")
+    );
+    assert_eq!(crash.confidence, Confidence::Medium);
+}
+
+#[test]
+fn oom_killed_compares_the_limit_with_the_usage_the_kernel_reported() {
+    let mut b = bundle("web-dev");
+    let mut c = container(
+        "web",
+        waiting(
+            "CrashLoopBackOff",
+            "back-off 5m0s restarting failed container",
+        ),
+    );
+    c.restart_count = 9;
+    c.limits.insert("memory".into(), "256Mi".into());
+    c.requests.insert("memory".into(), "128Mi".into());
+    c.last_termination = Some(Termination {
+        reason: Some("OOMKilled".into()),
+        exit_code: Some(137),
+        signal: None,
+        message: None,
+        started_at: None,
+        finished_at: Some(t("2026-11-26T05:00:00Z")),
+    });
+    b.pods.push(pod("web-1", "Running", vec![c]));
+    let mut kernel = event(
+        4,
+        "Warning",
+        "OOMKilling",
+        "node-1",
+        "Memory cgroup out of memory: Killed process 4242 (java) total-vm:4120000kB, anon-rss:262144kB, file-rss:0kB",
+        1,
+    );
+    kernel.object.kind = "Node".into();
+    b.events.push(kernel);
+    let found = diagnose(&b);
+    assert_eq!(
+        found.iter().map(|d| d.rule).collect::<Vec<_>>(),
+        ["oom_killed"],
+        "OOM replaces the generic crash loop"
+    );
+    let oom = &found[0];
+    assert!(
+        oom.root_cause
+            .contains("memory limit is 256Mi (request 128Mi)"),
+        "{}",
+        oom.root_cause
+    );
+    assert!(
+        oom.root_cause.contains("256 MiB resident"),
+        "{}",
+        oom.root_cause
+    );
+    assert_eq!(oom.evidence_ids, ["pod/web-1", "event/4"]);
+    assert_eq!(oom.confidence, Confidence::High);
+}
+
+#[test]
+fn image_pull_failures_are_told_apart_by_the_registry_answer() {
+    for (message, expected) in [
+        (
+            "rpc error: code = NotFound desc = failed to pull and unpack image \"ghcr.io/example/web:2.4.0\": ghcr.io/example/web:2.4.0: not found",
+            "does not exist",
+        ),
+        (
+            "failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized",
+            "credentials",
+        ),
+        (
+            "dial tcp: lookup ghcr.io on 10.96.0.10:53: no such host",
+            "cannot reach the registry",
+        ),
+    ] {
+        let mut b = bundle("web-dev");
+        b.pods.push(pod(
+            "web-2",
+            "Pending",
+            vec![container(
+                "web",
+                waiting(
+                    "ImagePullBackOff",
+                    "Back-off pulling image \"ghcr.io/example/web:2.4.0\"",
+                ),
+            )],
+        ));
+        b.events.push(event(
+            7,
+            "Warning",
+            "Failed",
+            "web-2",
+            &format!("Failed to pull image \"ghcr.io/example/web:2.4.0\": {message}"),
+            3,
+        ));
+        let d = diagnose(&b)
+            .into_iter()
+            .find(|d| d.rule == "image_pull")
+            .expect("image_pull");
+        assert!(d.summary.contains(expected), "{message}: {}", d.summary);
+        assert_eq!(d.evidence_ids, ["pod/web-2", "event/7"]);
+    }
+}
+
+#[test]
+fn create_container_config_error_names_the_missing_secret_key() {
+    let mut b = bundle("web-dev");
+    b.pods.push(pod(
+        "web-3",
+        "Pending",
+        vec![container(
+            "web",
+            waiting(
+                "CreateContainerConfigError",
+                "couldn't find key DB_PASSWORD in Secret web-dev/db-credentials",
+            ),
+        )],
+    ));
+    let d = &diagnose(&b)[0];
+    assert_eq!(d.rule, "create_container_config_error");
+    assert!(
+        d.summary
+            .contains("key DB_PASSWORD is missing from Secret web-dev/db-credentials"),
+        "{}",
+        d.summary
+    );
+
+    let mut b = bundle("web-dev");
+    b.pods.push(pod(
+        "web-4",
+        "Pending",
+        vec![container(
+            "web",
+            waiting(
+                "CreateContainerConfigError",
+                "configmap \"web-config\" not found",
+            ),
+        )],
+    ));
+    let d = &diagnose(&b)[0];
+    assert!(
+        d.summary
+            .contains("ConfigMap web-config does not exist in namespace web-dev"),
+        "{}",
+        d.summary
+    );
+    assert_eq!(d.confidence, Confidence::High);
+}
+
+#[test]
+fn failed_scheduling_of_the_captured_billing_pod_points_at_node_affinity() {
+    let mut b = bundle("billing-staging");
+    let mut p = pod(
+        "billing-0",
+        "Pending",
+        vec![container("billing", ContainerState::Unknown)],
+    );
+    p.node = None;
+    p.owner = Some(ObjectRef {
+        kind: "StatefulSet".into(),
+        name: "billing".into(),
+    });
+    p.conditions.push(Condition {
+        type_: "PodScheduled".into(),
+        status: "False".into(),
+        reason: Some("Unschedulable".into()),
+        message: Some(
+            "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.".into(),
+        ),
+        last_transition: None,
+    });
+    b.pods.push(p);
+    b.events.push(event(0, "Warning", "FailedScheduling", "billing-0", "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.", 12));
+    let d = &diagnose(&b)[0];
+    assert_eq!(d.rule, "failed_scheduling");
+    assert!(
+        d.summary
+            .contains("no node matches the pod's nodeSelector or node affinity"),
+        "{}",
+        d.summary
+    );
+    assert!(d.root_cause.contains("after 12 scheduling attempts"));
+    assert_eq!(d.evidence_ids, ["pod/billing-0", "event/0"]);
+}
+
+#[test]
+fn failed_scheduling_lists_every_reason_the_scheduler_gave() {
+    let mut b = bundle("web-dev");
+    b.pods.push(pod("web-5", "Pending", Vec::new()));
+    b.events.push(event(2, "Warning", "FailedScheduling", "web-5", "0/5 nodes are available: 2 Insufficient memory, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/5 nodes are available: 5 No preemption victims found for incoming pod.", 4));
+    let d = &diagnose(&b)[0];
+    for part in ["unreserved CPU", "unreserved memory", "taints"] {
+        assert!(d.summary.contains(part), "{part}: {}", d.summary);
+    }
+    assert_eq!(d.remediation.len(), 3);
+}
+
+#[test]
+fn failing_liveness_and_readiness_probes_are_reported_with_their_effect() {
+    let mut b = bundle("web-dev");
+    let mut c = container(
+        "web",
+        ContainerState::Running {
+            started_at: Some(t("2026-11-26T04:40:00Z")),
+        },
+    );
+    c.restart_count = 3;
+    b.pods.push(pod("web-6", "Running", vec![c]));
+    b.events.push(event(
+        0,
+        "Warning",
+        "Unhealthy",
+        "web-6",
+        "Readiness probe failed: Get \"http://10.1.2.3:8080/ready\": context deadline exceeded",
+        40,
+    ));
+    b.events.push(event(
+        1,
+        "Warning",
+        "Unhealthy",
+        "web-6",
+        "Liveness probe failed: HTTP probe failed with statuscode: 503",
+        9,
+    ));
+    b.events.push(event(
+        2,
+        "Normal",
+        "Killing",
+        "web-6",
+        "Container web failed liveness probe, will be restarted",
+        3,
+    ));
+    let found = diagnose(&b);
+    let live = found
+        .iter()
+        .find(|d| d.summary.contains("liveness"))
+        .expect("liveness");
+    assert!(live.root_cause.contains("kills and restarts"));
+    assert_eq!(live.evidence_ids, ["pod/web-6", "event/1", "event/2"]);
+    let ready = found
+        .iter()
+        .find(|d| d.summary.contains("readiness"))
+        .expect("readiness");
+    assert!(ready.root_cause.contains("serves no traffic"));
+    assert!(ready.root_cause.contains("failed 40 times"));
+}
+
+#[test]
+fn failed_mount_of_a_missing_configmap() {
+    let mut b = bundle("web-dev");
+    b.pods.push(pod(
+        "web-7",
+        "Pending",
+        vec![container("web", waiting("ContainerCreating", ""))],
+    ));
+    b.events.push(event(
+        3,
+        "Warning",
+        "FailedMount",
+        "web-7",
+        "MountVolume.SetUp failed for volume \"config\" : configmap \"web-config\" not found",
+        8,
+    ));
+    let d = &diagnose(&b)[0];
+    assert_eq!(d.rule, "failed_mount");
+    assert!(d.summary.contains("Secret or ConfigMap"), "{}", d.summary);
+    assert!(d.root_cause.contains("8 times"));
+}
+
+#[test]
+fn evicted_pods_name_the_resource_under_pressure() {
+    let mut b = bundle("web-dev");
+    let mut p = pod("web-8", "Failed", Vec::new());
+    p.reason = Some("Evicted".into());
+    p.message = Some("The node was low on resource: memory. Threshold quantity: 100Mi, available: 92Mi. Container web was using 1200Mi, which exceeds its request of 256Mi.".into());
+    b.pods.push(p);
+    let d = &diagnose(&b)[0];
+    assert_eq!(d.rule, "evicted");
+    assert!(d.summary.contains("low on memory"));
+    assert!(d.root_cause.contains("exceeds its request of 256Mi"));
+}
+
+#[test]
+fn a_stuck_rollout_is_a_symptom_ranked_after_its_cause() {
+    let mut b = bundle("web-dev");
+    b.pods.push(pod(
+        "web-9",
+        "Pending",
+        vec![container(
+            "web",
+            waiting("ErrImagePull", "manifest unknown"),
+        )],
+    ));
+    b.rollouts.push(RolloutStatus {
+        id: "rollout/web".into(),
+        object: ObjectRef {
+            kind: "Deployment".into(),
+            name: "web".into(),
+        },
+        desired: 3,
+        updated: 1,
+        ready: 2,
+        available: 2,
+        conditions: vec![Condition {
+            type_: "Progressing".into(),
+            status: "False".into(),
+            reason: Some("ProgressDeadlineExceeded".into()),
+            message: Some("ReplicaSet \"web-7c5d\" has timed out progressing.".into()),
+            last_transition: None,
+        }],
+    });
+    assert_eq!(rules(&b), ["image_pull", "stuck_rollout"]);
+    let a = analyze(&b, t("2026-11-26T05:10:00Z"));
+    assert!(a.summary.contains("cannot start container web"));
+    assert!(
+        a.root_cause.contains(
+            "Also found: The rollout of Deployment/web is stuck: 1 of 3 replicas updated"
+        )
+    );
+    assert_eq!(a.evidence_ids, ["pod/web-9", "rollout/web"]);
+}
+
+#[test]
+fn k8sgpt_findings_are_carried_through_with_their_ids() {
+    let mut b = bundle("web-dev");
+    b.findings.push(Finding {
+        id: "finding/0".into(),
+        kind: "Pod".into(),
+        name: "web-dev/web-6f9c7b8d4-q7w4z".into(),
+        parent_object: Some("Deployment/web".into()),
+        errors: vec![
+            "the last termination reason is Error container=web pod=web-6f9c7b8d4-q7w4z".into(),
+        ],
+        details: Some("Error: the container exits with code 2 right after start.".into()),
+    });
+    let a = analyze(&b, t("2026-11-26T05:10:00Z"));
+    assert_eq!(a.evidence_ids, ["finding/0"]);
+    assert!(
+        a.summary
+            .starts_with("k8sgpt: Pod web-dev/web-6f9c7b8d4-q7w4z")
+    );
+    assert!(a.root_cause.contains("exits with code 2"));
+}
+
+#[test]
+fn the_builtin_analysis_is_preliminary_cites_only_known_ids_and_never_claims_a_fallback() {
+    let b = crash_looping_web();
+    let a = analyze(&b, t("2026-11-26T05:10:00Z"));
+    assert_eq!(a.analyzer, Analyzer::Builtin);
+    assert!(a.preliminary && a.structured && !a.needs_rerun);
+    assert_eq!(a.fallback_reason, None);
+    assert!(a.unknown_evidence_ids.is_empty());
+    assert!(a.summary.contains("crash-looping"), "{}", a.summary);
+    assert!(
+        a.root_cause.contains("Also found: The liveness probe"),
+        "{}",
+        a.root_cause
+    );
+}
+
+#[test]
+fn nothing_matched_says_so_with_low_confidence_and_the_warnings_seen() {
+    let mut b = bundle("web-dev");
+    b.events.push(event(
+        9,
+        "Warning",
+        "DNSConfigForming",
+        "web-1",
+        "Nameserver limits were exceeded",
+        2,
+    ));
+    let a = analyze(&b, t("2026-11-26T05:10:00Z"));
+    assert_eq!(a.confidence, Confidence::Low);
+    assert!(a.summary.starts_with("No known failure pattern"));
+    assert_eq!(a.evidence_ids, ["event/9"]);
+}
