@@ -1,0 +1,166 @@
+//! The collect-evidence step: `{"run_id", "entity", "cluster", "namespace", "since",
+//! "until"}` in, the stored bundle's key and per-source outcome out.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use shared::clock::SystemClock;
+use shared::collect::{self, CollectContext, CollectSettings};
+use shared::config::{ConfigError, Env};
+use shared::evidence::{EvidenceBundle, SourceStatus};
+use shared::redact::{RedactionConfig, Redactor};
+use shared::sources::backstage::BackstageCatalog;
+use shared::sources::clusters::{ClustersConfig, KubeClusters};
+use shared::sources::victorialogs::VictoriaLogs;
+use shared::sources::{Catalog, LogSource};
+use shared::store::StoreConfig;
+use shared::{Classify, ErrorKind};
+
+/// The step's event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    /// The run the evidence belongs to.
+    pub run_id: String,
+    /// Entity ref, `component:default/checkout`.
+    pub entity: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// Namespace; from the entity's annotation when absent.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// `2h` or RFC 3339.
+    pub since: String,
+    /// RFC 3339; now when absent.
+    #[serde(default)]
+    pub until: Option<String>,
+}
+
+/// Item counts in the bundle.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Pods.
+    pub pods: usize,
+    /// Event groups.
+    pub events: usize,
+    /// Rollouts.
+    pub rollouts: usize,
+    /// Log lines.
+    pub logs: usize,
+    /// k8sgpt findings.
+    pub findings: usize,
+}
+
+/// The step's response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Output {
+    /// The run.
+    pub run_id: String,
+    /// Store key of the bundle, `evidence/<run-id>.json`.
+    pub evidence_key: String,
+    /// Per source: status, error, counts, elapsed time.
+    pub sources: BTreeMap<String, SourceStatus>,
+    /// What the bundle holds.
+    pub counts: Counts,
+}
+
+/// The step's failures.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Configuration is missing or malformed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store could not be opened.
+    #[error("opening the store: {0}")]
+    Store(#[source] shared::store::StoreError),
+    /// The redaction rules do not compile.
+    #[error("redaction rules: {0}")]
+    Redaction(String),
+    /// Collection failed: bad input, a missing entity, or the bundle could not be stored.
+    #[error(transparent)]
+    Collect(#[from] shared::Error),
+}
+
+impl Classify for Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Config(_) | Self::Redaction(_) => ErrorKind::Invalid,
+            Self::Store(e) => e.kind(),
+            Self::Collect(e) => e.kind(),
+        }
+    }
+
+    fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+            Self::Collect(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// Clients, store, redactor and settings, built once per process.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The collection context.
+    pub collect: CollectContext,
+}
+
+impl Context {
+    /// From the environment: `AIOPS_STORE`, `AIOPS_BACKSTAGE_*`, `AIOPS_CLUSTERS`,
+    /// `AIOPS_VICTORIALOGS_URL`, `AIOPS_LOGS_*`, `AIOPS_K8SGPT_NAMESPACE`,
+    /// `AIOPS_COLLECT_*`, `AIOPS_REDACT_*`.
+    pub async fn from_env(env: &impl Env) -> Result<Self, Error> {
+        let settings = CollectSettings::from_env(env)?;
+        let catalog = BackstageCatalog::from_env(env, settings.timeout)?
+            .map(|c| Arc::new(c) as Arc<dyn Catalog>);
+        let logs = VictoriaLogs::from_env(env, settings.timeout)?
+            .map(|l| Arc::new(l) as Arc<dyn LogSource>);
+        let clusters = Arc::new(KubeClusters::new(ClustersConfig::from_env(env)?));
+        let store = StoreConfig::from_env(env)?
+            .open()
+            .await
+            .map_err(Error::Store)?;
+        let redactor = Redactor::new(&RedactionConfig::from_env(env)?)
+            .map_err(|e| Error::Redaction(e.to_string()))?;
+        Ok(Self {
+            collect: CollectContext {
+                catalog,
+                clusters,
+                logs,
+                store,
+                redactor: Arc::new(redactor),
+                clock: Arc::new(SystemClock),
+                settings,
+            },
+        })
+    }
+}
+
+/// Collects and persists the evidence for one run.
+#[tracing::instrument(skip(ctx, input), fields(run_id = %input.run_id, entity = %input.entity, cluster = %input.cluster))]
+pub async fn handle(ctx: &Context, input: Input) -> Result<Output, Error> {
+    let request = collect::parse_request(
+        &input.run_id,
+        &input.entity,
+        &input.cluster,
+        input.namespace.as_deref(),
+        &input.since,
+        input.until.as_deref(),
+        ctx.collect.clock.now(),
+    )?;
+    let bundle = collect::collect(&ctx.collect, &request).await?;
+    Ok(Output {
+        evidence_key: EvidenceBundle::store_key(&bundle.run_id),
+        counts: Counts {
+            pods: bundle.pods.len(),
+            events: bundle.events.len(),
+            rollouts: bundle.rollouts.len(),
+            logs: bundle.logs.len(),
+            findings: bundle.findings.len(),
+        },
+        run_id: bundle.run_id,
+        sources: bundle.sources,
+    })
+}
