@@ -1,0 +1,195 @@
+//! The embedded default: a local git repository, driven through the real `git` binary.
+//!
+//! Every command runs with the configured author and no gpg signing given on the
+//! command line, and with global and system git configuration switched off, so the
+//! result never depends on the operator's `~/.gitconfig`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use async_trait::async_trait;
+use tokio::process::Command;
+
+use crate::report::index::{self, INDEX_PATH};
+use crate::report::{Report, ReportError};
+use crate::run::ReportRef;
+
+use super::{LocalGitConfig, Published, ReportSink};
+
+/// Commits reports to a local repository.
+#[derive(Debug, Clone)]
+pub struct LocalGitSink {
+    config: LocalGitConfig,
+}
+
+impl LocalGitSink {
+    /// A sink for `config.dir`; the repository is created on first publish.
+    pub fn new(config: LocalGitConfig) -> Self {
+        Self { config }
+    }
+
+    fn label(&self) -> String {
+        self.config.dir.display().to_string()
+    }
+
+    async fn git(&self, args: &[&str]) -> Result<GitOutput, ReportError> {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(&self.config.dir)
+            .args(["-c", &format!("user.name={}", self.config.author.name)])
+            .args(["-c", &format!("user.email={}", self.config.author.email)])
+            .args([
+                "-c",
+                "commit.gpgsign=false",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args([
+                "-c",
+                "core.autocrlf=false",
+                "-c",
+                "core.hooksPath=/dev/null",
+            ])
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", null_device())
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|source| ReportError::Io {
+                path: "git (is it installed and on PATH?)".into(),
+                source,
+            })?;
+        Ok(GitOutput {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
+    }
+
+    async fn git_ok(&self, args: &[&str]) -> Result<String, ReportError> {
+        let out = self.git(args).await?;
+        if out.code == Some(0) {
+            Ok(out.stdout)
+        } else {
+            Err(ReportError::Git {
+                repo: self.label(),
+                command: args.join(" "),
+                stderr: out.stderr,
+            })
+        }
+    }
+
+    async fn ensure_repository(&self) -> Result<(), ReportError> {
+        let dir = &self.config.dir;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|source| ReportError::Io {
+                path: self.label(),
+                source,
+            })?;
+        let inside = self.git(&["rev-parse", "--show-toplevel"]).await?;
+        let is_root =
+            inside.code == Some(0) && same_dir(Path::new(inside.stdout.trim()), dir).await;
+        if !is_root {
+            // A report folder nested inside some other repository gets its own.
+            self.git_ok(&["init", "--quiet"]).await?;
+        }
+        Ok(())
+    }
+
+    /// The file at `path` in HEAD; `None` when there is no HEAD yet or no such file.
+    async fn at_head(&self, path: &str) -> Result<Option<String>, ReportError> {
+        let out = self.git(&["show", &format!("HEAD:{path}")]).await?;
+        Ok((out.code == Some(0)).then_some(out.stdout))
+    }
+
+    async fn write(&self, path: &str, content: &str) -> Result<(), ReportError> {
+        let file: PathBuf = path
+            .split('/')
+            .fold(self.config.dir.clone(), |p, s| p.join(s));
+        let io = |source| ReportError::Io {
+            path: file.display().to_string(),
+            source,
+        };
+        if let Some(parent) = file.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        tokio::fs::write(&file, content).await.map_err(io)
+    }
+
+    async fn url_for(&self, path: &str) -> String {
+        let dir = tokio::fs::canonicalize(&self.config.dir)
+            .await
+            .unwrap_or_else(|_| self.config.dir.clone());
+        reqwest::Url::from_file_path(dir.join(path)).map_or_else(
+            |()| format!("file://{}/{path}", dir.display()),
+            |u| u.to_string(),
+        )
+    }
+}
+
+#[async_trait]
+impl ReportSink for LocalGitSink {
+    async fn publish(&self, report: &Report) -> Result<Published, ReportError> {
+        self.ensure_repository().await?;
+        let old_index = self.at_head(INDEX_PATH).await?;
+        let new_index = index::merge(old_index.as_deref(), &report.entry);
+        let unchanged = old_index.as_deref() == Some(new_index.as_str())
+            && self.at_head(&report.path).await?.as_deref() == Some(report.markdown.as_str());
+        if !unchanged {
+            self.write(&report.path, &report.markdown).await?;
+            self.write(INDEX_PATH, &new_index).await?;
+            self.git_ok(&["add", "--", &report.path, INDEX_PATH])
+                .await?;
+            // Only these two paths: anything else staged in the folder stays staged.
+            self.git_ok(&[
+                "commit",
+                "--quiet",
+                "--no-verify",
+                "-m",
+                &report.commit_message,
+                "--",
+                &report.path,
+                INDEX_PATH,
+            ])
+            .await?;
+        }
+        let commit = self.git_ok(&["rev-parse", "HEAD"]).await?.trim().to_owned();
+        tracing::info!(repo = %self.label(), path = %report.path, %commit, committed = !unchanged, "report published");
+        Ok(Published {
+            report: ReportRef {
+                repo: self.label(),
+                path: report.path.clone(),
+                commit,
+                url: self.url_for(&report.path).await,
+            },
+            committed: !unchanged,
+            pull_request: None,
+        })
+    }
+}
+
+struct GitOutput {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+async fn same_dir(a: &Path, b: &Path) -> bool {
+    match (
+        tokio::fs::canonicalize(a).await,
+        tokio::fs::canonicalize(b).await,
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn null_device() -> &'static str {
+    if cfg!(windows) { "NUL" } else { "/dev/null" }
+}
