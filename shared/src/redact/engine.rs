@@ -117,10 +117,15 @@ impl Engine {
     }
 
     /// Whether `text` may contain anything that a rule (or a sensitive key) matches.
+    /// A JSON `\u` escape can spell any literal the prefilter looks for, so text that
+    /// holds one always goes on to the JSON rules, which see the decoded strings.
     pub(crate) fn may_match(&self, text: &str) -> bool {
         let Some(ac) = &self.prefilter else {
             return true;
         };
+        if text.contains("\\u") {
+            return true;
+        }
         ac.find_iter(text).any(|m| {
             Some(m.pattern().as_usize()) != self.url_anchor || text[m.end()..].contains('@')
         })

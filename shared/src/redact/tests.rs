@@ -193,6 +193,18 @@ fn json_text_keeps_untouched_lines_byte_for_byte_and_redacts_text_lines() {
 }
 
 #[test]
+fn secrets_spelled_with_json_unicode_escapes_are_still_found() {
+    let r = Redactor::default();
+    let escaped_key = "{\"msg\":\"key \\u0041KIAIOSFODNN7EXAMPLE\"}\n";
+    let out = r.redact_json_text(escaped_key);
+    assert!(out.contains("[REDACTED:aws_access_key]"), "{out}");
+    assert!(!out.contains("IOSFODNN7EXAMPLE"), "{out}");
+    let escaped_name = "{\"pass\\u0077ord\":\"hunter2\"}\n";
+    let out = r.redact_json_text(escaped_name);
+    assert!(!out.contains("hunter2"), "{out}");
+}
+
+#[test]
 fn pretty_json_documents_get_the_key_rules() {
     let r = Redactor::default();
     let input = "{\n  \"credentials\": {\n    \"user\": \"svc\"\n  }\n}\n";
