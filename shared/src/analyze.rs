@@ -88,7 +88,12 @@ pub async fn analyze(ctx: &AnalyzeContext, bundle: &EvidenceBundle) -> Result<An
     }
     let builtin = analyzers::analyze(bundle, ctx.clock.now());
     let Some(llm) = &ctx.llm else {
-        return Ok(builtin);
+        // Without an LLM the analysis is a pure function of the bundle: stamping it
+        // with the collection time makes a re-run reproduce the same report exactly.
+        return Ok(Analysis {
+            generated_at: bundle.collected_at,
+            ..builtin
+        });
     };
     let prompt = prompt::build(bundle, &ctx.redactor, ctx.input_tokens);
     tracing::info!(
@@ -176,13 +181,15 @@ mod tests {
     async fn provider_none_answers_with_the_builtins_preliminary_without_a_fallback_reason() {
         let (_dir, ctx) = ctx(&MapEnv::new());
         assert!(ctx.llm().is_none());
-        let a = analyze(&ctx, &analyzers::tests::crash_looping_web())
-            .await
-            .unwrap();
+        let bundle = analyzers::tests::crash_looping_web();
+        let a = analyze(&ctx, &bundle).await.unwrap();
         assert_eq!(a.analyzer, Analyzer::Builtin);
         assert!(a.preliminary && !a.needs_rerun);
         assert_eq!(a.fallback_reason, None);
-        assert_eq!(a.generated_at.to_rfc3339(), "2026-11-26T05:10:00+00:00");
+        assert_eq!(
+            a.generated_at, bundle.collected_at,
+            "stamped with the bundle, not the clock, so re-runs are identical"
+        );
     }
 
     #[tokio::test]
