@@ -45,6 +45,19 @@ pub struct AuditConfig {
     pub flush_timeout: Duration,
     /// Backoff for 429 and 5xx answers and unreachable servers.
     pub retry: RetryPolicy,
+    /// Where records go when VictoriaLogs is not configured, and the fallback when it
+    /// is: stdout in Lambda (shipped to CloudWatch), stderr elsewhere, because a local
+    /// run prints its result on stdout.
+    pub console: Console,
+}
+
+/// The standard stream audit records are written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Console {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
 }
 
 /// The direct VictoriaLogs sink's address and tenant.
@@ -99,6 +112,7 @@ impl Default for AuditConfig {
             buffer: DEFAULT_BUFFER,
             flush_timeout: DEFAULT_FLUSH_TIMEOUT,
             retry: RetryPolicy::default(),
+            console: Console::Stderr,
         }
     }
 }
@@ -131,6 +145,11 @@ impl AuditConfig {
                 .duration("AIOPS_AUDIT_FLUSH_TIMEOUT")?
                 .unwrap_or(DEFAULT_FLUSH_TIMEOUT),
             retry: defaults.retry,
+            console: if env.get("AWS_LAMBDA_RUNTIME_API").is_some() {
+                Console::Stdout
+            } else {
+                Console::Stderr
+            },
         })
     }
 
@@ -184,6 +203,18 @@ mod tests {
         assert_eq!(config.stream.env, "local");
         assert_eq!((config.batch_size, config.buffer), (100, 10_000));
         assert_eq!(config.flush_timeout, Duration::from_secs(1));
+        assert_eq!(
+            config.console,
+            Console::Stderr,
+            "stdout carries a local result"
+        );
+    }
+
+    #[test]
+    fn in_lambda_records_go_to_stdout_for_cloudwatch() {
+        let env = MapEnv::new().with("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001");
+        let config = AuditConfig::from_env(&env).expect("valid");
+        assert_eq!(config.console, Console::Stdout);
     }
 
     #[test]

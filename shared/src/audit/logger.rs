@@ -7,7 +7,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::AuditError;
-use super::config::AuditConfig;
+use super::config::{AuditConfig, Console};
 use super::queue::{Counters, Limits, Queue};
 use super::record::{AuditEvent, AuditRecord, StreamFields};
 use super::sink::{AuditSink, StdoutSink};
@@ -57,19 +57,28 @@ enum Delivery {
 }
 
 impl AuditLogger {
-    /// The logger `config` asks for: VictoriaLogs (with stdout as fallback) when a URL
-    /// is set, stdout otherwise. A VictoriaLogs logger must be built inside a Tokio
+    /// The logger `config` asks for: VictoriaLogs (with the console stream as
+    /// fallback) when a URL is set, the console stream (`config.console`) otherwise. A VictoriaLogs logger must be built inside a Tokio
     /// runtime, where its sending task runs.
     pub fn new(
         config: &AuditConfig,
         redactor: Arc<Redactor>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, AuditError> {
+        let console = match config.console {
+            Console::Stdout => StdoutSink::stdout(),
+            Console::Stderr => StdoutSink::stderr(),
+        };
         match &config.victorialogs {
-            None => Ok(Self::stdout(config.stream.clone(), redactor, clock)),
+            None => Ok(Self::direct(
+                config.stream.clone(),
+                console,
+                redactor,
+                clock,
+            )),
             Some(vl) => {
                 let sink = Arc::new(VictoriaLogsSink::new(vl)?);
-                Self::with_sink(config, sink, StdoutSink::stdout(), redactor, clock)
+                Self::with_sink(config, sink, console, redactor, clock)
             }
         }
     }

@@ -33,7 +33,7 @@ mod victorialogs;
 use std::time::Duration;
 
 pub use config::{
-    AuditConfig, DEFAULT_BATCH_SIZE, DEFAULT_BUFFER, DEFAULT_ENV, DEFAULT_FLUSH_TIMEOUT,
+    AuditConfig, Console, DEFAULT_BATCH_SIZE, DEFAULT_BUFFER, DEFAULT_ENV, DEFAULT_FLUSH_TIMEOUT,
     DEFAULT_FUNCTION, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SERVICE, VictoriaLogsConfig,
 };
 pub use logger::{AuditLogger, AuditStats};
