@@ -281,66 +281,48 @@ fn min_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTim
     }
 }
 
+/// Deployments and StatefulSets report their rollout in fields of the same names but
+/// of different types, so one macro converts both.
+macro_rules! rollout {
+    ($object:expr, $kind:literal, $line_bytes:expr) => {{
+        let object = $object;
+        let name = object.metadata.name.clone().unwrap_or_default();
+        let status = object.status.clone().unwrap_or_default();
+        RolloutStatus {
+            id: format!("rollout/{name}"),
+            object: ObjectRef {
+                kind: $kind.into(),
+                name,
+            },
+            desired: count(object.spec.replicas.or(Some(1))),
+            updated: count(status.updated_replicas),
+            ready: count(status.ready_replicas),
+            available: count(status.available_replicas),
+            conditions: status
+                .conditions
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| {
+                    condition(
+                        c.type_.unwrap_or_default(),
+                        c.status.unwrap_or_default(),
+                        c.reason,
+                        c.message,
+                        c.last_transition_time.as_ref(),
+                        $line_bytes,
+                    )
+                })
+                .collect(),
+        }
+    }};
+}
+
 /// A Deployment's rollout.
 pub(super) fn deployment(d: &Deployment, line_bytes: usize) -> RolloutStatus {
-    let name = d.metadata.name.clone().unwrap_or_default();
-    let status = d.status.clone().unwrap_or_default();
-    RolloutStatus {
-        id: format!("rollout/{name}"),
-        object: ObjectRef {
-            kind: "Deployment".into(),
-            name,
-        },
-        desired: count(d.spec.replicas.or(Some(1))),
-        updated: count(status.updated_replicas),
-        ready: count(status.ready_replicas),
-        available: count(status.available_replicas),
-        conditions: status
-            .conditions
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| {
-                condition(
-                    c.type_.unwrap_or_default(),
-                    c.status.unwrap_or_default(),
-                    c.reason,
-                    c.message,
-                    c.last_transition_time.as_ref(),
-                    line_bytes,
-                )
-            })
-            .collect(),
-    }
+    rollout!(d, "Deployment", line_bytes)
 }
 
 /// A StatefulSet's rollout.
 pub(super) fn stateful_set(s: &StatefulSet, line_bytes: usize) -> RolloutStatus {
-    let name = s.metadata.name.clone().unwrap_or_default();
-    let status = s.status.clone().unwrap_or_default();
-    RolloutStatus {
-        id: format!("rollout/{name}"),
-        object: ObjectRef {
-            kind: "StatefulSet".into(),
-            name,
-        },
-        desired: count(s.spec.replicas.or(Some(1))),
-        updated: count(status.updated_replicas),
-        ready: count(status.ready_replicas),
-        available: count(status.available_replicas),
-        conditions: status
-            .conditions
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| {
-                condition(
-                    c.type_.unwrap_or_default(),
-                    c.status.unwrap_or_default(),
-                    c.reason,
-                    c.message,
-                    c.last_transition_time.as_ref(),
-                    line_bytes,
-                )
-            })
-            .collect(),
-    }
+    rollout!(s, "StatefulSet", line_bytes)
 }
