@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::Serialize;
@@ -113,6 +114,33 @@ where
     )
     .await;
     ExitCode::from(code)
+}
+
+/// The whole `main` of a function binary: tracing, then the context built from
+/// configuration (when that fails: one line on stderr and the error kind's exit code),
+/// then [`run`] with every invocation sharing the context.
+pub async fn serve<C, CE, CF, I, O, E, F, Fut>(name: &str, context: CF, handler: F) -> ExitCode
+where
+    CF: Future<Output = Result<C, CE>>,
+    CE: Classify,
+    C: Send + Sync + 'static,
+    I: DeserializeOwned + Send + 'static,
+    O: Serialize + Send + 'static,
+    E: Classify + Send + 'static,
+    F: Fn(Arc<C>, I) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<O, E>> + Send,
+{
+    crate::telemetry::init(&ProcessEnv);
+    // Both futures are boxed: contexts and the runtime loop are large, and `main`
+    // should not carry them on its stack.
+    let ctx = match Box::pin(context).await {
+        Ok(ctx) => Arc::new(ctx),
+        Err(e) => {
+            eprintln!("{name}: {}", one_line(&e));
+            return ExitCode::from(e.kind().exit_code());
+        }
+    };
+    Box::pin(run(name, move |input| handler(Arc::clone(&ctx), input))).await
 }
 
 /// Serves the Lambda runtime API until it stops. Exit 1 if the runtime loop fails.

@@ -1,24 +1,16 @@
 //! `llm-analyze`: a Lambda, or `--event FILE` locally.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use llm_analyze::{Context, handle};
 use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::telemetry::init(&ProcessEnv);
-    let ctx = match Context::from_env(&ProcessEnv).await {
-        Ok(ctx) => Arc::new(ctx),
-        Err(e) => {
-            eprintln!("llm-analyze: {e}");
-            return ExitCode::from(shared::invoke::EXIT_INVALID);
-        }
-    };
-    shared::invoke::run("llm-analyze", move |input| {
-        let ctx = ctx.clone();
-        async move { handle(&ctx, input).await }
-    })
+    shared::invoke::serve(
+        "llm-analyze",
+        Context::from_env(&ProcessEnv),
+        |ctx, input| async move { handle(&ctx, input).await },
+    )
     .await
 }
