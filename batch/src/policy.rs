@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 use shared::Classify;
-use shared::audit::{AuditConfig, AuditLogger, StdoutSink};
+use shared::audit::{AuditConfig, AuditLogger, Console};
 use shared::clock::{SharedClock, SystemClock};
 use shared::config::{ConfigError, Env};
 use shared::error::ErrorKind;
 use shared::policy::{AccessError, AccessRequest, Action, Authorizer, Credential};
-use shared::redact::{RedactionConfig, Redactor};
+use shared::redact::Redactor;
 
 /// `aiops policy …`.
 #[derive(Debug, clap::Args)]
@@ -87,31 +87,17 @@ pub async fn run(
 ) -> Result<(), Error> {
     let Command::Check(check) = &args.command;
     let clock: SharedClock = Arc::new(SystemClock);
-    let audit_config = AuditConfig::from_env(env)?;
-    let redactor = Redactor::new(&RedactionConfig::from_env(env)?).map_err(|e| {
+    let mut audit_config = AuditConfig::from_env(env)?;
+    let redactor = Arc::new(Redactor::from_env(env)?);
+    // Stdout carries the decision: audit lines that are not sent go to stderr.
+    audit_config.console = Console::Stderr;
+    let audit = AuditLogger::new(&audit_config, redactor, clock.clone()).map_err(|e| {
         ConfigError::invalid(
-            "AIOPS_REDACT_PATTERNS",
-            "valid redaction patterns",
+            "AIOPS_VICTORIALOGS_URL",
+            "a usable VictoriaLogs URL",
             Some(e.to_string()),
         )
     })?;
-    let redactor = Arc::new(redactor);
-    let audit = if audit_config.victorialogs.is_some() {
-        AuditLogger::new(&audit_config, redactor, clock.clone()).map_err(|e| {
-            ConfigError::invalid(
-                "AIOPS_VICTORIALOGS_URL",
-                "a usable VictoriaLogs URL",
-                Some(e.to_string()),
-            )
-        })?
-    } else {
-        AuditLogger::direct(
-            audit_config.stream.clone(),
-            StdoutSink::stderr(),
-            redactor,
-            clock.clone(),
-        )
-    };
     let authorizer = Authorizer::from_env(env, audit, clock)?;
     let token = if check.token == "-" {
         let mut text = String::new();

@@ -14,14 +14,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use shared::analyze::{self, AnalyzeContext};
 use shared::audit::{
-    AuditConfig, AuditError, AuditEvent, AuditLogger, Decision, Severity, StdoutSink,
-    VictoriaLogsSink,
+    AuditConfig, AuditError, AuditEvent, AuditLogger, Console, Decision, Severity,
 };
 use shared::clock::SharedClock;
 use shared::config::{ConfigError, Env};
 use shared::error::{Classify, ErrorKind};
 use shared::evidence::{BUNDLE_SCHEMA, EvidenceBundle};
-use shared::redact::{RedactionConfig, Redactor};
+use shared::redact::Redactor;
 use shared::report::sink::{SharedSink, SinkConfig};
 use shared::report::{self, ReportConfig, ReportError};
 use shared::run::{RunRecord, RunStatus};
@@ -96,35 +95,14 @@ impl Context {
     /// Reads the store, LLM, report, sink, audit and redaction configuration.
     pub async fn from_env(env: &impl Env, clock: SharedClock) -> Result<Self, Error> {
         let store = StoreConfig::from_env(env)?.open().await?;
-        let redactor = Arc::new(
-            Redactor::new(&RedactionConfig::from_env(env)?).map_err(|e| {
-                ConfigError::invalid(
-                    shared::redact::PATTERNS_VAR,
-                    "valid redaction patterns",
-                    Some(e.to_string()),
-                )
-            })?,
-        );
+        let redactor = Arc::new(Redactor::from_env(env)?);
         let analyze = AnalyzeContext::from_env(env, store.clone(), clock.clone())?;
         let report = ReportConfig::from_env(env)?;
         let sink = SinkConfig::from_env(env)?.open().await?;
-        let audit_config = AuditConfig::from_env(env)?.with_function("aiops");
+        let mut audit_config = AuditConfig::from_env(env)?.with_function("aiops");
         // Stdout carries the run record: audit lines that are not sent go to stderr.
-        let audit = match &audit_config.victorialogs {
-            None => AuditLogger::direct(
-                audit_config.stream.clone(),
-                StdoutSink::stderr(),
-                redactor.clone(),
-                clock.clone(),
-            ),
-            Some(vl) => AuditLogger::with_sink(
-                &audit_config,
-                Arc::new(VictoriaLogsSink::new(vl)?),
-                StdoutSink::stderr(),
-                redactor.clone(),
-                clock.clone(),
-            )?,
-        };
+        audit_config.console = Console::Stderr;
+        let audit = AuditLogger::new(&audit_config, redactor.clone(), clock.clone())?;
         let user = env
             .get("USER")
             .or_else(|| env.get("USERNAME"))

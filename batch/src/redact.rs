@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use shared::config::{ConfigError, Env};
 use shared::error::{Classify, ErrorKind};
-use shared::redact::{RedactError, RedactionConfig, Redactor};
+use shared::redact::Redactor;
 
 /// Arguments of `aiops redact`.
 #[derive(Debug, clap::Args)]
@@ -22,9 +22,6 @@ pub enum Error {
     /// AIOPS_REDACT_PATTERNS or AIOPS_REDACT_KEYS is malformed.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The configured rules do not build together.
-    #[error(transparent)]
-    Rules(#[from] RedactError),
     /// The input cannot be opened or read (missing file, a directory, …).
     #[error("{path}: {source}")]
     Input {
@@ -42,7 +39,7 @@ pub enum Error {
 impl Classify for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::Config(_) | Self::Rules(_) | Self::Input { .. } => ErrorKind::Invalid,
+            Self::Config(_) | Self::Input { .. } => ErrorKind::Invalid,
             Self::Output(_) => ErrorKind::Dependency,
         }
     }
@@ -55,7 +52,7 @@ pub fn run<'a>(
     stdin: impl BufRead + 'a,
     stdout: impl Write,
 ) -> Result<(), Error> {
-    let redactor = Redactor::new(&RedactionConfig::from_env(env)?)?;
+    let redactor = Redactor::from_env(env)?;
     let (name, input): (String, Box<dyn BufRead + 'a>) = match &args.file {
         Some(path) if path.as_os_str() != "-" => {
             let name = path.display().to_string();

@@ -19,7 +19,7 @@ use crate::evidence::{BUNDLE_SCHEMA, EvidenceBundle};
 use crate::llm::client::{Answer, Parts};
 use crate::llm::retry::{RandomJitter, TokioSleeper};
 use crate::llm::{LlmConfig, ResilientLlm, prompt};
-use crate::redact::{RedactionConfig, Redactor};
+use crate::redact::Redactor;
 use crate::store::SharedStore;
 
 /// Everything the analysis step needs, built once per process.
@@ -35,11 +35,7 @@ impl AnalyzeContext {
     /// From `AIOPS_LLM_*`, `AIOPS_BREAKER_*` and the redaction variables.
     pub fn from_env(env: &impl Env, store: SharedStore, clock: SharedClock) -> Result<Self> {
         let config = LlmConfig::from_env(env)?;
-        let redactor =
-            Redactor::new(&RedactionConfig::from_env(env)?).map_err(|e| Error::InvalidInput {
-                field: crate::redact::PATTERNS_VAR.into(),
-                expected: format!("valid redaction patterns ({e})"),
-            })?;
+        let redactor = Redactor::from_env(env)?;
         let provider = crate::llm::provider(&config, &clock)?;
         let parts = provider.map(|llm| Parts {
             llm,

@@ -9,7 +9,7 @@ use shared::clock::SystemClock;
 use shared::collect::{self, CollectContext, CollectSettings};
 use shared::config::{ConfigError, Env};
 use shared::evidence::{EvidenceBundle, SourceStatus};
-use shared::redact::{RedactionConfig, Redactor};
+use shared::redact::Redactor;
 use shared::sources::backstage::BackstageCatalog;
 use shared::sources::clusters::{ClustersConfig, KubeClusters};
 use shared::sources::victorialogs::VictoriaLogs;
@@ -74,9 +74,6 @@ pub enum Error {
     /// The store could not be opened.
     #[error("opening the store: {0}")]
     Store(#[source] shared::store::StoreError),
-    /// The redaction rules do not compile.
-    #[error("redaction rules: {0}")]
-    Redaction(String),
     /// Collection failed: bad input, a missing entity, or the bundle could not be stored.
     #[error(transparent)]
     Collect(#[from] shared::Error),
@@ -85,7 +82,7 @@ pub enum Error {
 impl Classify for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::Config(_) | Self::Redaction(_) => ErrorKind::Invalid,
+            Self::Config(_) => ErrorKind::Invalid,
             Self::Store(e) => e.kind(),
             Self::Collect(e) => e.kind(),
         }
@@ -95,7 +92,7 @@ impl Classify for Error {
         match self {
             Self::Store(e) => e.is_retryable(),
             Self::Collect(e) => e.is_retryable(),
-            _ => false,
+            Self::Config(_) => false,
         }
     }
 }
@@ -122,8 +119,7 @@ impl Context {
             .open()
             .await
             .map_err(Error::Store)?;
-        let redactor = Redactor::new(&RedactionConfig::from_env(env)?)
-            .map_err(|e| Error::Redaction(e.to_string()))?;
+        let redactor = Redactor::from_env(env)?;
         Ok(Self {
             collect: CollectContext {
                 catalog,

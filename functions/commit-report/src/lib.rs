@@ -15,7 +15,7 @@ use shared::analysis::Analysis;
 use shared::config::{ConfigError, Env};
 use shared::error::{Classify, ErrorKind};
 use shared::evidence::EvidenceBundle;
-use shared::redact::{RedactionConfig, Redactor};
+use shared::redact::Redactor;
 use shared::report::sink::{SharedSink, SinkConfig};
 use shared::report::{ReportConfig, ReportError, render};
 use shared::run::ReportRef;
@@ -101,13 +101,7 @@ impl Context {
     /// Reads `AIOPS_STORE`, the report, sink and redaction variables.
     pub async fn from_env(env: &impl Env) -> Result<Self, Error> {
         let store = StoreConfig::from_env(env)?.open().await?;
-        let redactor = Redactor::new(&RedactionConfig::from_env(env)?).map_err(|e| {
-            ConfigError::invalid(
-                shared::redact::PATTERNS_VAR,
-                "valid redaction patterns",
-                Some(e.to_string()),
-            )
-        })?;
+        let redactor = Redactor::from_env(env)?;
         Ok(Self::new(
             store,
             ReportConfig::from_env(env)?,

@@ -59,7 +59,6 @@ impl RedactionConfig {
     /// Reads [`PATTERNS_VAR`] and [`KEYS_VAR`]; both optional. Every pattern is checked
     /// here so that a bad one is reported against its variable.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        const EXPECTED: &str = r#"a JSON array of {"name", "pattern"} objects with valid regexes"#;
         let extra_patterns: Vec<CustomPattern> = match env.get(PATTERNS_VAR) {
             None => Vec::new(),
             Some(text) => serde_json::from_str(&text)
@@ -79,13 +78,7 @@ impl RedactionConfig {
             extra_keys,
             extra_patterns,
         };
-        config.validate().map_err(|e| {
-            let var = match e {
-                RedactError::Key { .. } => KEYS_VAR,
-                RedactError::Pattern { .. } => PATTERNS_VAR,
-            };
-            ConfigError::invalid(var, EXPECTED, Some(e.to_string()))
-        })?;
+        config.validate().map_err(RedactError::into_config_error)?;
         Ok(config)
     }
 
@@ -102,6 +95,9 @@ impl RedactionConfig {
         Ok(())
     }
 }
+
+/// What the two redaction variables must hold.
+const EXPECTED: &str = r#"a JSON array of {"name", "pattern"} objects with valid regexes"#;
 
 /// Why a redaction configuration was refused.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -183,7 +179,24 @@ pub struct Redactor {
     engine: engine::Engine,
 }
 
+impl RedactError {
+    /// The configuration error naming the variable this came from.
+    pub fn into_config_error(self) -> ConfigError {
+        let var = match self {
+            Self::Key { .. } => KEYS_VAR,
+            Self::Pattern { .. } => PATTERNS_VAR,
+        };
+        ConfigError::invalid(var, EXPECTED, Some(self.to_string()))
+    }
+}
+
 impl Redactor {
+    /// The redactor the environment configures: the built-in rules plus
+    /// [`PATTERNS_VAR`] and [`KEYS_VAR`]. Every binary builds its redactor here.
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        Self::new(&RedactionConfig::from_env(env)?).map_err(RedactError::into_config_error)
+    }
+
     /// Compiles the built-in rules and `config`'s additions into one automaton.
     pub fn new(config: &RedactionConfig) -> Result<Self, RedactError> {
         config.validate()?;
