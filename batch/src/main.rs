@@ -2,10 +2,7 @@
 //! the command line, hands each command the process environment and standard streams,
 //! and maps the outcome to the exit codes of `docs/contract.md`.
 
-mod policy;
-mod rca;
-mod redact;
-
+use aiops::{policy, rca, redact, runs};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -28,13 +25,17 @@ enum Command {
     /// strings); other lines as text. Extra rules come from AIOPS_REDACT_PATTERNS and
     /// AIOPS_REDACT_KEYS.
     Redact(redact::Args),
-    /// Analyze a recorded evidence bundle, commit the RCA report and print the run
-    /// record.
+    /// Run one RCA through the chain in this process and print the final run record.
     ///
-    /// Uses the LLM when AIOPS_LLM_PROVIDER is set (the built-in analyzers otherwise)
-    /// and commits to AIOPS_GITHUB_REPO when set (a local git repository at
-    /// AIOPS_REPORT_DIR, default ./rca-reports, otherwise).
+    /// --request FILE runs every step against the configured sources; --bundle FILE
+    /// analyzes and commits a recorded evidence bundle (no cluster needed). Uses the LLM
+    /// when AIOPS_LLM_PROVIDER is set (the built-in analyzers otherwise) and commits to
+    /// AIOPS_GITHUB_REPO when set (a local git repository at AIOPS_REPORT_DIR, default
+    /// ./rca-reports, otherwise). Exit 0 succeeded or denied, 1 failed (retryable),
+    /// 2 invalid input or configuration.
     Rca(rca::Args),
+    /// Read run records: `aiops runs list [--status S] [--entity E]`, `aiops runs show ID`.
+    Runs(runs::Args),
     /// Namespace policy: `aiops policy check --token JWT --namespace NS [--cluster C]
     /// [--action read|write|exec]` prints the decision JSON (exit 0 for allow and deny).
     Policy(policy::Args),
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
         ),
         Command::Rca(args) => return finish(run_rca(args)),
         Command::Policy(args) => return finish(run_policy(args)),
+        Command::Runs(args) => return finish(run_runs(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -63,15 +65,28 @@ fn main() -> ExitCode {
 
 fn run_rca(args: &rca::Args) -> Result<(), rca::Error> {
     shared::telemetry::init(&ProcessEnv);
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| rca::Error::Output(format!("starting the async runtime: {e}")))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(rca::Error::Output)?;
     runtime.block_on(async {
-        let clock: shared::clock::SharedClock = std::sync::Arc::new(shared::clock::SystemClock);
-        let ctx = rca::Context::from_env(&ProcessEnv, clock).await?;
-        rca::run(&ctx, args, std::io::stdout().lock())
-            .await
-            .map(drop)
+        let ctx = rca::Context::from_env(&ProcessEnv, runs::system_clock()).await?;
+        rca::run(
+            &ctx,
+            args,
+            &mut std::io::stdin().lock(),
+            std::io::stdout().lock(),
+        )
+        .await
+        .map(drop)
     })
+}
+
+fn run_runs(args: &runs::Args) -> Result<(), runs::Error> {
+    let runtime = tokio::runtime::Runtime::new().map_err(runs::Error::Output)?;
+    runtime.block_on(runs::run(
+        args,
+        &ProcessEnv,
+        runs::system_clock(),
+        std::io::stdout().lock(),
+    ))
 }
 
 fn run_policy(args: &policy::Args) -> Result<(), policy::Error> {

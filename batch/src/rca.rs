@@ -1,45 +1,69 @@
-//! `aiops rca --bundle FILE`: analyze a recorded evidence bundle (the LLM if one is
-//! configured, the built-in analyzers otherwise), render the report, commit it (GitHub
-//! if configured, the local git repository otherwise), and print the run record.
+//! `aiops rca`: one RCA run in this process, through the same chain runner the
+//! functions use, printing the final run record.
 //!
-//! Locally the command acts for the operator who runs it: the policy step allows and
-//! leaves an audit record with actor `local:<os user>`. The bundle, the analysis and the
-//! run record go to the store, so the nightly job and `commit-report` can pick the run
-//! up again from there.
+//! - `--request FILE`: an RCA request (as rca-api takes it) runs the whole chain against
+//!   the configured sources: policy → collect → analyze → commit.
+//! - `--bundle FILE`: a recorded evidence bundle is stored as the run's evidence, so the
+//!   chain skips collection (no cluster needed) and analyzes and commits it. The run
+//!   keeps the bundle's run id, so running the same bundle again changes nothing.
+//!
+//! Locally the command acts for the operator who runs it (`local:<os user>`; the policy
+//! step allows with `local_operator` and writes the audit record), or, with `--token
+//! JWT`, for that token's principal, checked exactly as rca-api checks it.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use shared::analyze::{self, AnalyzeContext};
-use shared::audit::{
-    AuditConfig, AuditError, AuditEvent, AuditLogger, Console, Decision, Severity,
-};
+use serde_json::json;
+use shared::audit::{AuditConfig, AuditError, AuditLogger, Console};
+use shared::chain::accept::{AcceptOptions, Acceptor, Caller, Refusal};
+use shared::chain::{RcaRequest, Runner, RunnerError};
 use shared::clock::SharedClock;
 use shared::config::{ConfigError, Env};
 use shared::error::{Classify, ErrorKind};
 use shared::evidence::{BUNDLE_SCHEMA, EvidenceBundle};
+use shared::identity::IdentityConfig;
+use shared::policy::Policy;
 use shared::redact::Redactor;
-use shared::report::sink::{SharedSink, SinkConfig};
-use shared::report::{self, ReportConfig, ReportError};
 use shared::run::{RunRecord, RunStatus};
-use shared::store::{self, SharedStore, StoreConfig, StoreError, Update};
+use shared::sources::Catalog;
+use shared::sources::backstage::BackstageCatalog;
+use shared::store::{self, StoreError, Update};
 
 /// Arguments of `aiops rca`.
-#[derive(Debug, clap::Args)]
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["bundle", "request"])))]
 pub struct Args {
     /// A recorded evidence bundle (the JSON persisted as evidence/<run-id>.json).
     #[arg(long, value_name = "FILE")]
-    pub bundle: PathBuf,
+    pub bundle: Option<PathBuf>,
+    /// An RCA request: {"entity", "cluster", "namespace", "since", "until"}.
+    #[arg(long, value_name = "FILE")]
+    pub request: Option<PathBuf>,
+    /// Act for this token's principal instead of the local operator (`-` reads it from
+    /// stdin, which keeps it out of the process list).
+    #[arg(long, value_name = "JWT")]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Args")
+            .field("bundle", &self.bundle)
+            .field("request", &self.request)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Why `aiops rca` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The bundle file cannot be read or is not a valid bundle; names file and field.
+    /// The input file cannot be read or is not valid; names file and field.
     #[error("{path}: {detail}")]
-    Bundle {
+    Input {
         /// The file given.
         path: String,
         /// The field and what was expected, or the read error.
@@ -51,28 +75,46 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The analysis step failed.
+    /// The steps could not be set up.
     #[error(transparent)]
-    Analyze(#[from] shared::Error),
-    /// Rendering or committing the report failed.
+    Steps(#[from] aiops_chain::Error),
+    /// The request was refused before a run started.
     #[error(transparent)]
-    Report(#[from] ReportError),
+    Refused(#[from] Refusal),
+    /// The runner could not record the run.
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
     /// The audit logger could not be built.
     #[error(transparent)]
     Audit(#[from] AuditError),
-    /// A run record could not be encoded or printed.
-    #[error("writing the run record: {0}")]
-    Output(String),
+    /// The run ended `failed`; the record is on stdout.
+    #[error("run {id} failed at {step}: {message}")]
+    Failed {
+        /// The run.
+        id: String,
+        /// The step.
+        step: String,
+        /// Its error.
+        message: String,
+        /// Whether a re-run may succeed.
+        retryable: bool,
+    },
+    /// The run record could not be printed.
+    #[error("writing the run record")]
+    Output(#[source] std::io::Error),
 }
 
 impl Classify for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::Bundle { .. } | Self::Config(_) => ErrorKind::Invalid,
+            Self::Input { .. } | Self::Config(_) => ErrorKind::Invalid,
             Self::Store(e) => e.kind(),
-            Self::Analyze(e) => e.kind(),
-            Self::Report(e) => e.kind(),
+            Self::Steps(e) => e.kind(),
+            Self::Refused(e) => e.kind(),
+            Self::Runner(e) => e.kind(),
             Self::Audit(e) => e.kind(),
+            Self::Failed { retryable, .. } if *retryable => ErrorKind::Dependency,
+            Self::Failed { .. } => ErrorKind::Invalid,
             Self::Output(_) => ErrorKind::Dependency,
         }
     }
@@ -81,40 +123,48 @@ impl Classify for Error {
 /// What the command needs, built once from the environment.
 #[derive(Debug)]
 pub struct Context {
-    store: SharedStore,
-    analyze: AnalyzeContext,
-    report: ReportConfig,
-    redactor: Arc<Redactor>,
-    sink: SharedSink,
-    audit: AuditLogger,
-    clock: SharedClock,
+    acceptor: Acceptor,
+    runner: Runner,
     operator: String,
 }
 
 impl Context {
-    /// Reads the store, LLM, report, sink, audit and redaction configuration.
+    /// Every step's configuration, the run ledger and the token checks.
     pub async fn from_env(env: &impl Env, clock: SharedClock) -> Result<Self, Error> {
-        let store = StoreConfig::from_env(env)?.open().await?;
+        let runner_config = aiops_chain::RunnerConfig::from_env(env)?;
+        let ledger = runner_config.ledger(clock.clone()).await?;
         let redactor = Arc::new(Redactor::from_env(env)?);
-        let analyze = AnalyzeContext::from_env(env, store.clone(), clock.clone())?;
-        let report = ReportConfig::from_env(env)?;
-        let sink = SinkConfig::from_env(env)?.open().await?;
+        let steps = aiops_chain::InProcessSteps::from_env(env).await?;
         let mut audit_config = AuditConfig::from_env(env)?.with_function("aiops");
         // Stdout carries the run record: audit lines that are not sent go to stderr.
         audit_config.console = Console::Stderr;
         let audit = AuditLogger::new(&audit_config, redactor.clone(), clock.clone())?;
+        let catalog = BackstageCatalog::from_env(env, std::time::Duration::from_secs(10))?
+            .map(|c| Arc::new(c) as Arc<dyn Catalog>);
+        let acceptor = Acceptor::new(
+            &IdentityConfig::from_env(env)?,
+            Policy::from_env(env)?,
+            audit,
+            clock,
+            catalog,
+            ledger.clone(),
+            env.get("AIOPS_CLUSTER_NAME"),
+            "aiops",
+        )?;
         let user = env
             .get("USER")
             .or_else(|| env.get("USERNAME"))
             .unwrap_or_else(|| "unknown".into());
-        Ok(Self {
-            store,
-            analyze,
-            report,
+        let runner = Runner::new(
+            ledger,
+            Arc::new(steps),
+            runner_config.retry,
             redactor,
-            sink,
-            audit,
-            clock,
+            format!("aiops:{}", std::process::id()),
+        );
+        Ok(Self {
+            acceptor,
+            runner,
             operator: format!("local:{}", user.trim()),
         })
     }
@@ -122,23 +172,11 @@ impl Context {
 
 /// Reads and checks a bundle file, naming the file and the offending field.
 pub fn read_bundle(path: &Path) -> Result<EvidenceBundle, Error> {
-    let label = path.display().to_string();
-    let bad = |detail: String| Error::Bundle {
-        path: label.clone(),
+    let bundle: EvidenceBundle = read_json(path, "bundle")?;
+    let bad = |detail: String| Error::Input {
+        path: path.display().to_string(),
         detail,
     };
-    let text =
-        std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read the bundle: {e}")))?;
-    let mut de = serde_json::Deserializer::from_str(&text);
-    let bundle: EvidenceBundle = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." {
-            "bundle".to_owned()
-        } else {
-            field
-        };
-        bad(format!("{field}: {}", e.inner()))
-    })?;
     if bundle.schema != BUNDLE_SCHEMA {
         return Err(bad(format!("schema: expected {BUNDLE_SCHEMA:?}")));
     }
@@ -148,134 +186,134 @@ pub fn read_bundle(path: &Path) -> Result<EvidenceBundle, Error> {
     Ok(bundle)
 }
 
-/// Runs the command and prints the run record on `stdout`.
-#[tracing::instrument(skip_all, fields(bundle = %args.bundle.display()))]
-pub async fn run(ctx: &Context, args: &Args, mut stdout: impl Write) -> Result<RunRecord, Error> {
-    let bundle = read_bundle(&args.bundle)?;
-    let run_id = bundle.run_id.clone();
-    let target = &bundle.target;
-    ctx.audit.record(
-        AuditEvent::new("namespace-access")
-            .severity(Severity::Low)
-            .actor(ctx.operator.clone())
-            .cluster(target.cluster.clone())
-            .namespace(target.namespace.clone())
-            .entity(target.entity.clone())
-            .decision(Decision::Allow)
-            .reason("local_operator")
-            .request_id(run_id.clone())
-            .meta("command", "rca --bundle"),
-    );
-    let request = serde_json::json!({
-        "bundle": args.bundle.display().to_string(),
-        "entity": target.entity,
-        "cluster": target.cluster,
-        "namespace": target.namespace,
-        "since": target.since,
-        "until": target.until,
-    });
-    let evidence_key = EvidenceBundle::store_key(&run_id);
-    put_json(&*ctx.store, &evidence_key, &bundle, false).await?;
-
-    let outcome = analyze_and_commit(ctx, &bundle).await;
-    let now = ctx.clock.now();
-    let (status, error, preliminary, report) = match &outcome {
-        Ok((preliminary, report)) => (
-            RunStatus::Succeeded,
-            None,
-            *preliminary,
-            Some(report.clone()),
-        ),
-        Err(e) => (
-            RunStatus::Failed,
-            Some(ctx.redactor.redact_text(&e.to_string()).into_owned()),
-            false,
-            None,
-        ),
-    };
-    let record = RunRecord {
-        id: run_id.clone(),
-        request,
-        requested_by: ctx.operator.clone(),
-        status,
-        step: Some("commit-report".into()),
-        attempts: 1,
-        error,
-        preliminary,
-        evidence_key: Some(evidence_key),
-        report,
-        created_at: now,
-        updated_at: now,
-    };
-    let record = save_record(&*ctx.store, record).await?;
-    ctx.audit.flush().await;
-    outcome?;
-    let text = serde_json::to_string_pretty(&record).map_err(|e| Error::Output(e.to_string()))?;
-    writeln!(stdout, "{text}").map_err(|e| Error::Output(e.to_string()))?;
-    Ok(record)
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, Error> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Input {
+        path: label.clone(),
+        detail: format!("cannot read the {what}: {e}"),
+    })?;
+    let mut de = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { what.to_owned() } else { field };
+        Error::Input {
+            path: label,
+            detail: format!("{field}: {}", e.inner()),
+        }
+    })
 }
 
-async fn analyze_and_commit(
+/// Runs the command and prints the final run record on `stdout` (a refused request
+/// prints the policy decision instead).
+#[tracing::instrument(skip_all)]
+pub async fn run(
     ctx: &Context,
-    bundle: &EvidenceBundle,
-) -> Result<(bool, shared::run::ReportRef), Error> {
-    let analysis = analyze::analyze(&ctx.analyze, bundle).await?;
-    put_json(
-        &*ctx.store,
-        &analyze::store_key(&bundle.run_id),
-        &analysis,
-        true,
+    args: &Args,
+    stdin: &mut dyn Read,
+    mut stdout: impl Write,
+) -> Result<Option<RunRecord>, Error> {
+    let caller = match args.token.as_deref() {
+        None => Caller::Operator(ctx.operator.clone()),
+        Some("-") => {
+            let mut token = String::new();
+            stdin.read_to_string(&mut token).map_err(|e| Error::Input {
+                path: "--token -".into(),
+                detail: format!("cannot read the token from stdin: {e}"),
+            })?;
+            Caller::Token(token.trim().to_owned())
+        }
+        Some(token) => Caller::Token(token.to_owned()),
+    };
+    let (request, options) = match (&args.bundle, &args.request) {
+        (Some(path), _) => {
+            let bundle = read_bundle(path)?;
+            let options = AcceptOptions {
+                run_id: Some(bundle.run_id.clone()),
+                origin: Some(("bundle", json!(path.display().to_string()))),
+            };
+            let target = &bundle.target;
+            let request = RcaRequest {
+                entity: target.entity.clone(),
+                cluster: Some(target.cluster.clone()),
+                namespace: Some(target.namespace.clone()),
+                since: target.since.to_rfc3339(),
+                until: Some(target.until.to_rfc3339()),
+                idempotency_key: None,
+            };
+            store_bundle(ctx, &bundle).await?;
+            (request, options)
+        }
+        (None, Some(path)) => (read_json(path, "request")?, AcceptOptions::default()),
+        (None, None) => {
+            return Err(Error::Input {
+                path: "aiops rca".into(),
+                detail: "expected --bundle FILE or --request FILE".into(),
+            });
+        }
+    };
+    let accepted = ctx.acceptor.accept(request, &caller, options).await;
+    ctx.acceptor.authorizer.audit().flush().await;
+    let accepted = match accepted {
+        Ok(accepted) => accepted,
+        Err(Refusal::Denied(decision) | Refusal::Unauthenticated(decision)) => {
+            // A denial is a handled outcome: the decision is the answer.
+            eprintln!(
+                "aiops: the policy refused the request: {}",
+                decision.reason.as_str()
+            );
+            print(&mut stdout, &decision)?;
+            return Ok(None);
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let record = ctx.runner.run(&accepted.record.id).await?;
+    ctx.acceptor.authorizer.audit().flush().await;
+    if let Some(report) = &record.report {
+        eprintln!("aiops: report at {} ({})", report.path, report.commit);
+    }
+    print(&mut stdout, &record)?;
+    if record.status == RunStatus::Failed {
+        let error = record
+            .error
+            .clone()
+            .unwrap_or_else(|| shared::run::RunError {
+                step: None,
+                message: "no error recorded".into(),
+                retryable: false,
+            });
+        return Err(Error::Failed {
+            id: record.id,
+            step: error.step.unwrap_or_else(|| "?".into()),
+            message: error.message,
+            retryable: error.retryable,
+        });
+    }
+    Ok(Some(record))
+}
+
+fn print<T: serde::Serialize>(stdout: &mut impl Write, value: &T) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other);
+    text.and_then(|t| writeln!(stdout, "{t}"))
+        .map_err(Error::Output)
+}
+
+/// Stores the bundle as the run's evidence; a bundle already stored under the same run
+/// id is kept (a recorded bundle never changes).
+async fn store_bundle(ctx: &Context, bundle: &EvidenceBundle) -> Result<(), Error> {
+    let bytes = Bytes::from(serde_json::to_vec_pretty(bundle).map_err(|e| Error::Input {
+        path: "bundle".into(),
+        detail: e.to_string(),
+    })?);
+    let store = ctx.runner.ledger().store();
+    store::update(
+        &**store,
+        &EvidenceBundle::store_key(&bundle.run_id),
+        5,
+        |current| match current {
+            Some(_) => Update::Keep(()),
+            None => Update::Write(bytes.clone(), ()),
+        },
     )
     .await?;
-    let rendered = report::render(bundle, &analysis, &ctx.report, &ctx.redactor)?;
-    let published = ctx.sink.publish(&rendered).await?;
-    eprintln!(
-        "aiops: report {} at {} ({})",
-        if published.committed {
-            "committed"
-        } else {
-            "unchanged"
-        },
-        published.report.path,
-        published.report.commit
-    );
-    if let Some(pr) = &published.pull_request {
-        eprintln!("aiops: pull request {pr}");
-    }
-    Ok((analysis.preliminary, published.report))
-}
-
-/// Writes `value` as JSON; with `replace` false an existing value is kept (a recorded
-/// bundle never changes under the same run id).
-async fn put_json<T: serde::Serialize + Sync>(
-    store: &dyn store::Store,
-    key: &str,
-    value: &T,
-    replace: bool,
-) -> Result<(), Error> {
-    let bytes =
-        Bytes::from(serde_json::to_vec_pretty(value).map_err(|e| Error::Output(e.to_string()))?);
-    store::update(store, key, 5, |current| match current {
-        Some(existing) if !replace || existing == bytes.as_ref() => Update::Keep(()),
-        _ => Update::Write(bytes.clone(), ()),
-    })
-    .await?;
     Ok(())
-}
-
-/// Writes the run record, keeping `created_at` of an earlier run of the same id.
-async fn save_record(store: &dyn store::Store, record: RunRecord) -> Result<RunRecord, Error> {
-    let key = RunRecord::store_key(&record.id);
-    let updated = store::update(store, &key, 5, |current| {
-        let mut next = record.clone();
-        if let Some(old) = current.and_then(|b| serde_json::from_slice::<RunRecord>(b).ok()) {
-            next.created_at = old.created_at;
-        }
-        match serde_json::to_vec_pretty(&next) {
-            Ok(bytes) => Update::Write(Bytes::from(bytes), next),
-            Err(_) => Update::Keep(next),
-        }
-    })
-    .await?;
-    Ok(updated.value)
 }

@@ -27,24 +27,41 @@ impl ErrorKind {
         }
     }
 
-    /// The Lambda error type reported to the runtime (and seen by Step Functions
-    /// retry rules).
-    pub fn lambda_error_type(self) -> &'static str {
-        match self {
-            Self::Invalid => "InvalidInput",
-            Self::Dependency => "DependencyFailed",
+    /// The Lambda error type reported to the runtime, which Step Functions `Retry`
+    /// rules match: only [`RETRYABLE_ERROR_TYPE`] is worth another attempt.
+    pub fn lambda_error_type(self, retryable: bool) -> &'static str {
+        match (self, retryable) {
+            (Self::Dependency, true) => RETRYABLE_ERROR_TYPE,
+            (Self::Dependency, false) => "NonRetryable.DependencyFailed",
+            (Self::Invalid, _) => "NonRetryable.InvalidInput",
         }
     }
 }
+
+/// The Lambda error type of a failure that a later attempt may get past.
+pub const RETRYABLE_ERROR_TYPE: &str = "Retryable.DependencyFailed";
+
+/// Every Lambda error type a handler reports, for state-machine checks.
+pub const LAMBDA_ERROR_TYPES: [&str; 3] = [
+    RETRYABLE_ERROR_TYPE,
+    "NonRetryable.DependencyFailed",
+    "NonRetryable.InvalidInput",
+];
 
 /// Implemented by every crate's error enum.
 pub trait Classify: std::error::Error {
     /// Invalid input/configuration, or a failed dependency.
     fn kind(&self) -> ErrorKind;
 
-    /// Whether the same call may succeed if tried again later.
+    /// Whether the same call may succeed if tried again later. Invalid input never is.
     fn is_retryable(&self) -> bool {
         self.kind() == ErrorKind::Dependency
+    }
+
+    /// The Lambda error type this error reports (see [`ErrorKind::lambda_error_type`]).
+    fn lambda_error_type(&self) -> &'static str {
+        let kind = self.kind();
+        kind.lambda_error_type(kind == ErrorKind::Dependency && self.is_retryable())
     }
 }
 

@@ -31,6 +31,8 @@ pub const EXIT_INVALID: u8 = 2;
 pub struct Failure {
     /// Invalid input/configuration or a dependency failure.
     pub kind: ErrorKind,
+    /// Whether another attempt may succeed (decides the Lambda error type).
+    pub retryable: bool,
     /// One line, naming the field or dependency.
     pub message: String,
 }
@@ -39,22 +41,31 @@ impl Failure {
     fn invalid(message: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::Invalid,
+            retryable: false,
             message: message.into(),
         }
     }
 
     fn from_error<E: Classify>(err: &E) -> Self {
+        let kind = err.kind();
         Self {
-            kind: err.kind(),
+            kind,
+            retryable: kind == ErrorKind::Dependency && err.is_retryable(),
             message: one_line(err),
         }
+    }
+
+    /// The Lambda error type: `Retryable.DependencyFailed`,
+    /// `NonRetryable.DependencyFailed` or `NonRetryable.InvalidInput`.
+    pub fn error_type(&self) -> &'static str {
+        self.kind.lambda_error_type(self.retryable)
     }
 }
 
 impl From<Failure> for Diagnostic {
     fn from(f: Failure) -> Self {
         Diagnostic {
-            error_type: f.kind.lambda_error_type().to_owned(),
+            error_type: f.error_type().to_owned(),
             error_message: f.message,
         }
     }
@@ -86,6 +97,7 @@ where
     let output = handler(input).await.map_err(|e| Failure::from_error(&e))?;
     serde_json::to_value(output).map_err(|e| Failure {
         kind: ErrorKind::Dependency,
+        retryable: false,
         message: format!("the response could not be serialised: {e}"),
     })
 }
@@ -158,7 +170,7 @@ where
         if let Err(failure) = &result {
             tracing::warn!(
                 request_id = %event.context.request_id,
-                error_type = failure.kind.lambda_error_type(),
+                error_type = failure.error_type(),
                 "invocation failed: {}",
                 failure.message
             );

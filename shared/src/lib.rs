@@ -6,6 +6,9 @@
 //! - [`store`]: the shared key-value store with conditional writes (S3, local directory).
 //! - [`evidence`], [`analysis`], [`run`]: the evidence bundle, the analysis result and
 //!   the run record that travel between the steps.
+//! - [`ledger`], [`chain`]: run records changed by conditional writes with leases, and
+//!   the chain of steps one request runs through (in-process or one step per Lambda).
+//! - [`backoff`]: the one exponential backoff with full jitter every retry uses.
 //! - [`invoke`]: one entry point for every function binary: Lambda or `--event`.
 //! - [`telemetry`]: tracing set-up (JSON lines in Lambda, readable in a terminal).
 //! - [`redact`]: the one redactor for prompts, reports and audit/log records.
@@ -21,6 +24,8 @@ pub mod analysis;
 pub mod analyze;
 pub mod analyzers;
 pub mod audit;
+pub mod backoff;
+pub mod chain;
 pub mod clock;
 pub mod collect;
 pub mod config;
@@ -28,6 +33,7 @@ pub mod error;
 pub mod evidence;
 pub mod identity;
 pub mod invoke;
+pub mod ledger;
 pub mod llm;
 pub mod policy;
 pub mod redact;

@@ -9,7 +9,8 @@ use shared::{Classify, ErrorKind};
 pub struct Input {
     /// Who to greet.
     pub name: String,
-    /// `invalid` or `dependency` makes the handler fail that way.
+    /// `invalid`, `dependency` or `refused` (a dependency failure that a retry cannot
+    /// fix) makes the handler fail that way.
     #[serde(default)]
     pub fail: Option<String>,
 }
@@ -30,14 +31,21 @@ pub enum ProbeError {
     /// A dependency failed.
     #[error("the greeting service is down")]
     Down,
+    /// A dependency refused for good.
+    #[error("the greeting service refused the name")]
+    Refused,
 }
 
 impl Classify for ProbeError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::Invalid(_) => ErrorKind::Invalid,
-            Self::Down => ErrorKind::Dependency,
+            Self::Down | Self::Refused => ErrorKind::Dependency,
         }
+    }
+
+    fn is_retryable(&self) -> bool {
+        matches!(self, Self::Down)
     }
 }
 
@@ -48,6 +56,7 @@ pub async fn handle(input: Input) -> Result<Output, ProbeError> {
     match input.fail.as_deref() {
         Some("invalid") => Err(ProbeError::Invalid(input.name)),
         Some("dependency") => Err(ProbeError::Down),
+        Some("refused") => Err(ProbeError::Refused),
         _ => Ok(Output {
             greeting: format!("hello, {}", input.name),
         }),

@@ -214,7 +214,7 @@ async fn lambda_mode_reports_invalid_input_as_a_typed_error() {
     let posted = invoke_via_runtime_api(json!({"name": 7}), "error").await;
     assert_eq!(posted.url.path(), format!("{RUNTIME}/req-1/error"));
     let body: Value = serde_json::from_slice(&posted.body).expect("JSON body");
-    assert_eq!(body["errorType"], "InvalidInput");
+    assert_eq!(body["errorType"], "NonRetryable.InvalidInput");
     assert!(
         body["errorMessage"]
             .as_str()
@@ -227,6 +227,17 @@ async fn lambda_mode_reports_invalid_input_as_a_typed_error() {
 async fn lambda_mode_reports_dependency_failures_as_retryable() {
     let posted = invoke_via_runtime_api(json!({"name": "x", "fail": "dependency"}), "error").await;
     let body: Value = serde_json::from_slice(&posted.body).expect("JSON body");
-    assert_eq!(body["errorType"], "DependencyFailed");
+    assert_eq!(body["errorType"], "Retryable.DependencyFailed");
     assert_eq!(body["errorMessage"], "the greeting service is down");
+}
+
+#[tokio::test]
+async fn lambda_mode_reports_a_permanent_dependency_failure_as_non_retryable() {
+    let posted = invoke_via_runtime_api(json!({"name": "x", "fail": "refused"}), "error").await;
+    let body: Value = serde_json::from_slice(&posted.body).expect("JSON body");
+    assert_eq!(body["errorType"], "NonRetryable.DependencyFailed");
+    assert_eq!(
+        body["errorMessage"],
+        "the greeting service refused the name"
+    );
 }

@@ -160,3 +160,22 @@ pub async fn handle(ctx: &Context, input: Input) -> Result<Output, Error> {
         sources: bundle.sources,
     })
 }
+
+/// collect-evidence as a chain step: collects and stores the run's bundle.
+pub async fn run_step(
+    ctx: &Context,
+    state: &shared::chain::ChainState,
+) -> Result<shared::chain::StepOutput, shared::chain::StepFailure> {
+    let input = Input {
+        run_id: state.run_id.clone(),
+        entity: state.entity.clone(),
+        cluster: state.cluster.clone(),
+        namespace: Some(state.namespace.clone()),
+        since: state.since.clone(),
+        until: state.until.clone(),
+    };
+    handle(ctx, input)
+        .await
+        .map(|out| shared::chain::StepOutput::Collected(out.evidence_key))
+        .map_err(|e| shared::chain::StepFailure::from_error(&e))
+}

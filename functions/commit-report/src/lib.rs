@@ -176,3 +176,20 @@ async fn load<T: DeserializeOwned>(ctx: &Context, key: &str) -> Result<T, Error>
         missing: false,
     })
 }
+
+/// commit-report as a chain step: renders and commits the run's report from the stored
+/// bundle and analysis.
+pub async fn run_step(
+    ctx: &Context,
+    state: &shared::chain::ChainState,
+) -> Result<shared::chain::StepOutput, shared::chain::StepFailure> {
+    let input = Input {
+        run_id: state.run_id.clone(),
+        bundle: None,
+        analysis: None,
+    };
+    handle(ctx, input)
+        .await
+        .map(shared::chain::StepOutput::Committed)
+        .map_err(|e| shared::chain::StepFailure::from_error(&e))
+}

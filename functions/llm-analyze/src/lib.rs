@@ -178,5 +178,22 @@ async fn load(ctx: &Context, input: Input) -> Result<EvidenceBundle, Error> {
     })
 }
 
+/// llm-analyze as a chain step: analyses the run's stored bundle.
+pub async fn run_step(
+    ctx: &Context,
+    state: &shared::chain::ChainState,
+) -> Result<shared::chain::StepOutput, shared::chain::StepFailure> {
+    let input = Input {
+        run_id: Some(state.run_id.clone()),
+        ..Input::default()
+    };
+    handle(ctx, input)
+        .await
+        .map(|analysis| shared::chain::StepOutput::Analyzed {
+            preliminary: analysis.preliminary,
+        })
+        .map_err(|e| shared::chain::StepFailure::from_error(&e))
+}
+
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@
 
 pub mod http;
 pub mod sar;
+pub mod step;
 
 use std::sync::Arc;
 

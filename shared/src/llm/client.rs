@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::breaker::{CallResult, SharedBreaker};
 use super::config::LlmConfig;
 use super::prompt::Prompt;
-use super::retry::{Backoff, Jitter, Sleeper};
+use super::retry::{Backoff, Jitter, LlmBackoff, Sleeper};
 use super::schema::{self, RcaAnswer, SCHEMA_NAME};
 use super::{ChatReply, ChatRequest, Llm, LlmError, Message, Role, limiter::Limiter};
 use crate::clock::SharedClock;

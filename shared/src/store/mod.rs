@@ -235,9 +235,11 @@ pub const MAX_CONFLICT_BACKOFF: std::time::Duration = std::time::Duration::from_
 
 /// Full jitter: uniform in 0..min(2^conflicts ms, the cap).
 fn conflict_backoff(conflicts: u32) -> std::time::Duration {
-    let cap = MAX_CONFLICT_BACKOFF.as_millis();
-    let ceiling = 1u128.checked_shl(conflicts).unwrap_or(cap).min(cap);
-    std::time::Duration::from_millis(fastrand::u64(0..=u64::try_from(ceiling).unwrap_or(64)))
+    crate::backoff::Backoff {
+        base: std::time::Duration::from_millis(2),
+        max: MAX_CONFLICT_BACKOFF,
+    }
+    .random_delay(conflicts.saturating_sub(1))
 }
 
 /// Where the store lives, parsed from `AIOPS_STORE`.
