@@ -107,15 +107,21 @@ pub enum Error {
 impl Classify for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::Input { .. } | Self::Config(_) => ErrorKind::Invalid,
+            Self::Input { .. }
+            | Self::Config(_)
+            | Self::Failed {
+                retryable: false, ..
+            } => ErrorKind::Invalid,
             Self::Store(e) => e.kind(),
             Self::Steps(e) => e.kind(),
             Self::Refused(e) => e.kind(),
             Self::Runner(e) => e.kind(),
             Self::Audit(e) => e.kind(),
-            Self::Failed { retryable, .. } if *retryable => ErrorKind::Dependency,
-            Self::Failed { .. } => ErrorKind::Invalid,
-            Self::Output(_) => ErrorKind::Dependency,
+            // A run that failed for a reason a re-run may fix is a dependency failure.
+            Self::Failed {
+                retryable: true, ..
+            }
+            | Self::Output(_) => ErrorKind::Dependency,
         }
     }
 }

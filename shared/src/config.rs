@@ -124,23 +124,14 @@ pub trait Env: Send + Sync {
     }
 }
 
-/// Parses `250ms`, `30s`, `5m`, `2h` or `1d`. A bare number is seconds.
+/// Parses a duration as `humantime` writes it (`250ms`, `30s`, `5m`, `2h`, `1d`,
+/// `1h 30m`). A bare number is seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    let millis = match unit.trim() {
-        "ms" => n,
-        "" | "s" => n.checked_mul(1_000)?,
-        "m" => n.checked_mul(60_000)?,
-        "h" => n.checked_mul(3_600_000)?,
-        "d" => n.checked_mul(86_400_000)?,
-        _ => return None,
-    };
-    Some(Duration::from_millis(millis))
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok().map(Duration::from_secs);
+    }
+    humantime::parse_duration(text).ok()
 }
 
 /// The real process environment. The only place the project reads it.

@@ -51,7 +51,7 @@ impl Failure {
         Self {
             kind,
             retryable: kind == ErrorKind::Dependency && err.is_retryable(),
-            message: one_line(err),
+            message: redacted(&one_line(err)),
         }
     }
 
@@ -284,6 +284,17 @@ fn read_event(source: &str, stdin: &mut dyn Read) -> Result<Value, Failure> {
     })
 }
 
+/// The message an invocation returns, through the redactor (with the process's own
+/// `AIOPS_REDACT_*` rules): an error that quotes a connection string or a token must
+/// not carry it to the caller or to CloudWatch.
+fn redacted(message: &str) -> String {
+    static REDACTOR: std::sync::OnceLock<crate::redact::Redactor> = std::sync::OnceLock::new();
+    REDACTOR
+        .get_or_init(|| crate::redact::Redactor::from_env(&ProcessEnv).unwrap_or_default())
+        .redact_text(message)
+        .into_owned()
+}
+
 /// An error and its causes on one line.
 fn one_line(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
@@ -333,6 +344,23 @@ mod tests {
                 .unwrap_err()
                 .contains("--evnt")
         );
+    }
+
+    #[test]
+    fn a_failure_message_is_redacted() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("connecting to postgres://app:{0}@db:5432/app failed")]
+        struct Leaky(String);
+        impl Classify for Leaky {
+            fn kind(&self) -> ErrorKind {
+                ErrorKind::Dependency
+            }
+        }
+        let secret = format!("pw{}", fastrand::u64(..));
+        let failure = Failure::from_error(&Leaky(secret.clone()));
+        assert!(!failure.message.contains(&secret), "{}", failure.message);
+        assert!(failure.message.contains("db:5432"), "{}", failure.message);
+        assert_eq!(failure.error_type(), "Retryable.DependencyFailed");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! local services (`scripts/test` starts them), and the probe handler that proves the
 //! shared invocation layer.
 
+pub mod chain_rig;
 pub mod conformance;
 pub mod golden;
 pub mod kube_api;
@@ -9,3 +10,6 @@ pub mod llm;
 pub mod markdown;
 pub mod probe;
 pub mod services;
+#[path = "../../shared/src/identity/testkit.rs"]
+#[allow(missing_debug_implementations)]
+pub mod testkit;

@@ -185,3 +185,30 @@ async fn a_second_run_adds_a_row_and_the_index_lists_newest_first() {
         .collect();
     assert_eq!(dates, ["2026-11-27", "2026-11-26"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_publishes_into_one_repository_all_commit() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("reports");
+    let (bundle, analysis) = inputs();
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let (mut bundle, mut analysis) = (bundle.clone(), analysis.clone());
+        bundle.run_id = format!("{}-{i}", bundle.run_id);
+        analysis.run_id.clone_from(&bundle.run_id);
+        let report = rendered(&bundle, &analysis);
+        // A sink each, as two processes would have.
+        let sink = sink(&dir);
+        tasks.push(tokio::spawn(async move { sink.publish(&report).await }));
+    }
+    for task in tasks {
+        let published = task.await.expect("task").expect("every publish succeeds");
+        assert!(published.committed);
+    }
+    assert_eq!(git(&dir, &["rev-list", "--count", "HEAD"]).trim(), "6");
+    assert_eq!(
+        git(&dir, &["status", "--porcelain"]).trim(),
+        "",
+        "nothing left behind"
+    );
+}

@@ -134,19 +134,18 @@ impl Context {
         let redactor =
             Arc::new(Redactor::new(&config.redaction).map_err(RedactError::into_config_error)?);
         let ledger = config.runner.ledger(clock.clone()).await?;
-        let starter: SharedStarter = match &config.state_machine_arn {
-            Some(arn) => Arc::new(starter::StepFunctions::from_env(arn.clone()).await),
-            None => {
-                let steps = aiops_chain::InProcessSteps::from_env(env).await?;
-                let runner = shared::chain::Runner::new(
-                    ledger.clone(),
-                    Arc::new(steps),
-                    config.runner.retry,
-                    redactor.clone(),
-                    format!("rca-api:{}", std::process::id()),
-                );
-                Arc::new(starter::InProcess::new(runner))
-            }
+        let starter: SharedStarter = if let Some(arn) = &config.state_machine_arn {
+            Arc::new(starter::StepFunctions::from_env(arn.clone()).await)
+        } else {
+            let steps = aiops_chain::InProcessSteps::from_env(env).await?;
+            let runner = shared::chain::Runner::new(
+                ledger.clone(),
+                Arc::new(steps),
+                config.runner.retry,
+                redactor.clone(),
+                format!("rca-api:{}", std::process::id()),
+            );
+            Arc::new(starter::InProcess::new(runner))
         };
         Self::new(config, clock, ledger, starter, redactor)
     }
@@ -224,7 +223,7 @@ fn missing_token() -> Response {
 async fn create(State(ctx): State<Arc<Context>>, headers: HeaderMap, body: Bytes) -> Response {
     let request: RcaRequest = match parse_body(&body) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(token) = bearer(&headers) else {
         return missing_token();
@@ -293,7 +292,7 @@ async fn create(State(ctx): State<Arc<Context>>, headers: HeaderMap, body: Bytes
         .into_response()
 }
 
-fn parse_body(body: &[u8]) -> Result<RcaRequest, Response> {
+fn parse_body(body: &[u8]) -> Result<RcaRequest, Box<Response>> {
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -302,13 +301,13 @@ fn parse_body(body: &[u8]) -> Result<RcaRequest, Response> {
             Some(field) => format!("{field}: {}", e.inner()),
             None => format!("the body is not an RCA request: {}", e.inner()),
         };
-        problem::problem(
+        Box::new(problem::problem(
             StatusCode::BAD_REQUEST,
             "invalid-request",
             "The request body is invalid",
             &detail,
             field.as_deref(),
-        )
+        ))
     })
 }
 

@@ -202,9 +202,13 @@ impl Acceptor {
                 .ledger
                 .claim_idempotency(&requested_by, key, &run_id)
                 .await
-                .map_err(unavailable)?;
+                .map_err(|e| unavailable(&e))?;
             if let Some(earlier) = earlier {
-                let record = self.ledger.get(&earlier).await.map_err(unavailable)?;
+                let record = self
+                    .ledger
+                    .get(&earlier)
+                    .await
+                    .map_err(|e| unavailable(&e))?;
                 if let Some(record) = record {
                     return Ok(Accepted {
                         record,
@@ -235,7 +239,7 @@ impl Acceptor {
             .ledger
             .create(record.clone())
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| unavailable(&e))?;
         Ok(Accepted {
             created: stored == record,
             record: stored,
@@ -347,6 +351,6 @@ impl Acceptor {
     }
 }
 
-fn unavailable(e: LedgerError) -> Refusal {
+fn unavailable(e: &LedgerError) -> Refusal {
     Refusal::Unavailable(e.to_string())
 }

@@ -102,7 +102,7 @@ fn rig(script: Script) -> Rig {
     let ledger = Ledger::new(
         store.clone(),
         Arc::new(clock.clone()),
-        Duration::from_secs(60),
+        Duration::from_mins(1),
     );
     let script = Arc::new(script);
     let retry = RetryPolicy {

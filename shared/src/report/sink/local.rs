@@ -32,6 +32,32 @@ impl LocalGitSink {
         self.config.dir.display().to_string()
     }
 
+    /// An exclusive OS lock on a file named after the repository's absolute path, in
+    /// the system's temporary directory (so nothing appears inside the repository).
+    async fn lock(&self) -> Result<std::fs::File, ReportError> {
+        use sha2::{Digest, Sha256};
+        let dir = std::path::absolute(&self.config.dir).unwrap_or_else(|_| self.config.dir.clone());
+        let digest = hex::encode(Sha256::digest(dir.to_string_lossy().as_bytes()));
+        let path = std::env::temp_dir().join(format!("aiops-git-{}.lock", &digest[..16]));
+        let label = path.display().to_string();
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            file.lock()?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|source| ReportError::Io {
+            path: label,
+            source,
+        })
+    }
+
     async fn git(&self, args: &[&str]) -> Result<GitOutput, ReportError> {
         let output = Command::new("git")
             .arg("-C")
@@ -136,6 +162,9 @@ impl LocalGitSink {
 #[async_trait]
 impl ReportSink for LocalGitSink {
     async fn publish(&self, report: &Report) -> Result<Published, ReportError> {
+        // Held until this publish returns: a second process (or task) publishing into
+        // the same repository waits instead of failing on git's index.lock.
+        let _lock = self.lock().await?;
         self.ensure_repository().await?;
         let old_index = self.at_head(INDEX_PATH).await?;
         let new_index = index::merge(old_index.as_deref(), &report.entry);
