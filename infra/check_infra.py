@@ -28,6 +28,7 @@ LAMBDA_ERRORS = {
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 }
+STATE_TYPES = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"}
 NEVER_RETRIED = {"NonRetryable.DependencyFailed", "NonRetryable.InvalidInput", "States.ALL"}
 
 
@@ -100,6 +101,18 @@ def check_statemachine(template_path, asl_path):
             errors.append(f"{template_path}: {name}.DefinitionSubstitutions.{var} must be !GetAtt <Function>.Arn")
 
     states = asl.get("States", {})
+    for sname, state in states.items():
+        kind = state.get("Type")
+        if kind not in STATE_TYPES:
+            errors.append(f"{asl_path}: States.{sname}.Type {kind!r} is not a state type")
+        targets = [state.get("Next")] + [c.get("Next") for c in state.get("Catch", [])]
+        for target in filter(None, targets):
+            if target not in states:
+                errors.append(f"{asl_path}: States.{sname} leads to {target!r}, which does not exist")
+        if kind not in ("Choice", "Succeed", "Fail") and not state.get("Next") and state.get("End") is not True:
+            errors.append(f"{asl_path}: States.{sname} needs Next or End: true")
+        if kind == "Task" and not str(state.get("Resource", "")).startswith("arn:aws:states:::lambda:invoke"):
+            errors.append(f"{asl_path}: States.{sname}.Resource: the lambda:invoke integration expected")
     tasks = []
     at = asl.get("StartAt")
     seen = set()
