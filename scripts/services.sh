@@ -49,27 +49,37 @@ start_moto() {
   echo "moto (local S3) on $AIOPS_TEST_S3_ENDPOINT" >&2
 }
 
-# A Backstage catalog backend (tests/backstage): Node 20+, installs its npm packages on
-# first use. Ready once the test entities are ingested, which follows start-up by a few
-# seconds. The static service token is fresh for every run.
+# The test Backstage backend (tests/backstage): catalog, auth with guest sign-in,
+# scaffolder with the rca-analyze template, proxy. Node 20+; installs its npm packages on
+# first use. Ready once the test entities and the template are ingested, which follows
+# start-up by a few seconds. The static service token is fresh for every run.
+# The proxy route `aiops` targets AIOPS_TEST_RCA_API_URL: a free loopback port picked
+# here, on which the end-to-end tests start rca-api.
 start_backstage() {
   local dir="$services_root/tests/backstage"
   if [ ! -d "$dir/node_modules" ]; then
-    echo "installing the Backstage catalog backend into $dir/node_modules (about 5 minutes)" >&2
+    echo "installing the test Backstage backend into $dir/node_modules (about 4 minutes)" >&2
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
   mkdir -p "$services_logs"
-  local port token
+  local port token rca_api_port
   port=$(free_port)
+  rca_api_port=$(free_port)
+  while [ "$rca_api_port" = "$port" ]; do rca_api_port=$(free_port); done
   token="aiops-test-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
-  (cd "$dir" && BACKSTAGE_PORT=$port BACKSTAGE_STATIC_TOKEN=$token exec node index.js) \
+  (cd "$dir" && BACKSTAGE_PORT=$port BACKSTAGE_STATIC_TOKEN=$token \
+    AIOPS_RCA_API_URL="http://127.0.0.1:$rca_api_port" exec node index.js) \
     >"$services_logs/backstage.log" 2>&1 &
   services_pids+=($!)
-  local url="http://127.0.0.1:$port/api/catalog/entities/by-name/component/default/web"
+  local base="http://127.0.0.1:$port/api/catalog/entities/by-name"
   local deadline=$((SECONDS + 120))
-  until python3 -c 'import urllib.request,sys; urllib.request.urlopen(urllib.request.Request(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]}), timeout=2)' "$url" "$token" 2>/dev/null; do
+  until python3 -c '
+import sys, urllib.request
+for url in sys.argv[2:]:
+    urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": "Bearer " + sys.argv[1]}), timeout=2)
+' "$token" "$base/component/default/web" "$base/user/default/jane" "$base/template/default/rca-analyze" 2>/dev/null; do
     if ((SECONDS > deadline)); then
-      echo "error: the Backstage catalog did not serve the test entities at $url; its log follows" >&2
+      echo "error: the test Backstage did not serve the test entities and the rca-analyze template at $base; its log follows" >&2
       cat "$services_logs/backstage.log" >&2 || true
       exit 1
     fi
@@ -77,5 +87,6 @@ start_backstage() {
   done
   export AIOPS_TEST_BACKSTAGE_URL="http://127.0.0.1:$port"
   export AIOPS_TEST_BACKSTAGE_TOKEN="$token"
-  echo "Backstage catalog on $AIOPS_TEST_BACKSTAGE_URL" >&2
+  export AIOPS_TEST_RCA_API_URL="http://127.0.0.1:$rca_api_port"
+  echo "Backstage (catalog, auth, scaffolder, proxy) on $AIOPS_TEST_BACKSTAGE_URL; its proxy route aiops targets $AIOPS_TEST_RCA_API_URL" >&2
 }
