@@ -2,18 +2,12 @@
 //! [`StepExecutor`], so `aiops rca` and a local `rca-api` run exactly the code each
 //! Lambda runs, in the same order ([`shared::chain::STEPS`]).
 
-use std::time::Duration;
-
 use async_trait::async_trait;
-use shared::chain::{ChainState, RetryPolicy, Step, StepExecutor, StepFailure, StepOutput};
-use shared::clock::SharedClock;
+use shared::chain::{ChainState, Step, StepExecutor, StepFailure, StepOutput};
 use shared::config::{ConfigError, Env};
 use shared::error::{Classify, ErrorKind};
-use shared::ledger::Ledger;
-use shared::store::{SharedStore, StoreConfig};
 
-/// Default lease of a run: renewed every third of it while a step runs.
-pub const DEFAULT_LEASE: Duration = Duration::from_mins(2);
+pub use shared::chain::{DEFAULT_LEASE, RunnerConfig};
 
 /// The four step contexts, built once.
 #[derive(Debug)]
@@ -98,52 +92,5 @@ impl StepExecutor for InProcessSteps {
             Step::LlmAnalyze => llm_analyze::run_step(&self.analyze, state).await,
             Step::CommitReport => commit_report::run_step(&self.report, state).await,
         }
-    }
-}
-
-/// The run ledger and retry settings of a process, from `AIOPS_STORE`,
-/// `AIOPS_RUN_LEASE`, `AIOPS_STEP_MAX_ATTEMPTS`, `AIOPS_STEP_BACKOFF_BASE` and
-/// `AIOPS_STEP_BACKOFF_MAX`.
-#[derive(Debug, Clone)]
-pub struct RunnerConfig {
-    /// Where run records live.
-    pub store: StoreConfig,
-    /// How long a lease lasts.
-    pub lease: Duration,
-    /// Step retries.
-    pub retry: RetryPolicy,
-}
-
-impl RunnerConfig {
-    /// Reads the variables above; errors name the variable.
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let mut retry = RetryPolicy::default();
-        if let Some(n) = env.parse::<u32>("AIOPS_STEP_MAX_ATTEMPTS", "a whole number ≥ 1")? {
-            if n == 0 {
-                return Err(ConfigError::invalid(
-                    "AIOPS_STEP_MAX_ATTEMPTS",
-                    "a whole number ≥ 1",
-                    None,
-                ));
-            }
-            retry.max_attempts = n;
-        }
-        if let Some(d) = env.duration("AIOPS_STEP_BACKOFF_BASE")? {
-            retry.backoff.base = d;
-        }
-        if let Some(d) = env.duration("AIOPS_STEP_BACKOFF_MAX")? {
-            retry.backoff.max = d;
-        }
-        Ok(Self {
-            store: StoreConfig::from_env(env)?,
-            lease: env.duration("AIOPS_RUN_LEASE")?.unwrap_or(DEFAULT_LEASE),
-            retry,
-        })
-    }
-
-    /// A ledger over the configured store.
-    pub async fn ledger(&self, clock: SharedClock) -> Result<Ledger, Error> {
-        let store: SharedStore = self.store.open().await?;
-        Ok(Ledger::new(store, clock, self.lease))
     }
 }

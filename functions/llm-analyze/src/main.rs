@@ -1,4 +1,5 @@
-//! `llm-analyze`: a Lambda, or `--event FILE` locally.
+//! `llm-analyze`: a Lambda (its own event, or the state machine's chain state), or
+//! `--event FILE` locally.
 
 use std::process::ExitCode;
 
@@ -7,10 +8,10 @@ use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::invoke::serve(
-        "llm-analyze",
+    Box::pin(shared::chain::lambda::serve(
+        shared::chain::Step::LlmAnalyze,
         Context::from_env(&ProcessEnv),
         |ctx, input| async move { handle(&ctx, input).await },
-    )
+    ))
     .await
 }

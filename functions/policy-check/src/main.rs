@@ -1,4 +1,5 @@
-//! `policy-check`: a Lambda (decision API, chain step, Kubernetes webhook), or
+//! `policy-check`: a Lambda (decision API, the state machine's chain step, Kubernetes
+//! webhook), or
 //! `--event FILE` locally.
 
 use std::process::ExitCode;
@@ -9,8 +10,10 @@ use shared::config::ProcessEnv;
 #[tokio::main]
 async fn main() -> ExitCode {
     let context = async { Config::from_env(&ProcessEnv).and_then(Context::new) };
-    shared::invoke::serve("policy-check", context, |ctx, input| async move {
-        handle(&ctx, input).await
-    })
+    Box::pin(shared::chain::lambda::serve(
+        shared::chain::Step::PolicyCheck,
+        context,
+        |ctx, input| async move { handle(&ctx, input).await },
+    ))
     .await
 }

@@ -115,6 +115,9 @@ pub enum Error {
     /// The in-process chain could not be set up.
     #[error(transparent)]
     Chain(#[from] aiops_chain::Error),
+    /// The run ledger's store could not be opened.
+    #[error(transparent)]
+    Store(#[from] shared::store::StoreError),
 }
 
 impl Classify for Error {
@@ -122,6 +125,7 @@ impl Classify for Error {
         match self {
             Self::Config(_) => ErrorKind::Invalid,
             Self::Chain(e) => e.kind(),
+            Self::Store(e) => e.kind(),
         }
     }
 }

@@ -90,7 +90,8 @@ impl StepFunctions {
 #[async_trait]
 impl Starter for StepFunctions {
     async fn start(&self, run_id: &str) -> Result<(), StartError> {
-        let input = serde_json::json!({ "run_id": run_id }).to_string();
+        let input = serde_json::to_string(&shared::chain::lambda::ChainEvent::new(run_id))
+            .map_err(|e| StartError(e.to_string()))?;
         let sent = self
             .client
             .start_execution()

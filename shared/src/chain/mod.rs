@@ -28,6 +28,7 @@ use crate::redact::Redactor;
 use crate::run::{RunEvent, RunRecord, RunStatus};
 
 pub mod accept;
+pub mod lambda;
 
 /// A step of the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -265,6 +266,59 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Default lease of a run: renewed every third of it while a step runs.
+pub const DEFAULT_LEASE: Duration = Duration::from_mins(2);
+
+/// The run ledger and retry settings of a process, from `AIOPS_STORE`,
+/// `AIOPS_RUN_LEASE`, `AIOPS_STEP_MAX_ATTEMPTS`, `AIOPS_STEP_BACKOFF_BASE` and
+/// `AIOPS_STEP_BACKOFF_MAX`.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Where run records live.
+    pub store: crate::store::StoreConfig,
+    /// How long a lease lasts.
+    pub lease: Duration,
+    /// Step retries.
+    pub retry: RetryPolicy,
+}
+
+impl RunnerConfig {
+    /// Reads the variables above; errors name the variable.
+    pub fn from_env(env: &impl crate::config::Env) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::ConfigError;
+        let mut retry = RetryPolicy::default();
+        if let Some(n) = env.parse::<u32>("AIOPS_STEP_MAX_ATTEMPTS", "a whole number ≥ 1")? {
+            if n == 0 {
+                return Err(ConfigError::invalid(
+                    "AIOPS_STEP_MAX_ATTEMPTS",
+                    "a whole number ≥ 1",
+                    None,
+                ));
+            }
+            retry.max_attempts = n;
+        }
+        if let Some(d) = env.duration("AIOPS_STEP_BACKOFF_BASE")? {
+            retry.backoff.base = d;
+        }
+        if let Some(d) = env.duration("AIOPS_STEP_BACKOFF_MAX")? {
+            retry.backoff.max = d;
+        }
+        Ok(Self {
+            store: crate::store::StoreConfig::from_env(env)?,
+            lease: env.duration("AIOPS_RUN_LEASE")?.unwrap_or(DEFAULT_LEASE),
+            retry,
+        })
+    }
+
+    /// A ledger over the configured store.
+    pub async fn ledger(
+        &self,
+        clock: crate::clock::SharedClock,
+    ) -> Result<Ledger, crate::store::StoreError> {
+        Ok(Ledger::new(self.store.open().await?, clock, self.lease))
+    }
+}
+
 /// Why the runner stopped without a terminal record.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
@@ -351,6 +405,29 @@ impl Runner {
             }
         }
         Ok(self.ledger.apply(run_id, RunEvent::Finished).await?)
+    }
+
+    /// One recorded attempt of `step`, as a Lambda invoked by the state machine makes
+    /// it: nothing happens for a run that is finished or whose step already succeeded
+    /// (a retried invocation), stored evidence is reused, and the last step's success
+    /// finishes the run. Returns the record afterwards.
+    pub async fn run_one(&self, run_id: &str, step: Step) -> Result<RunRecord, RunnerError> {
+        let record = self.load(run_id).await?;
+        if matches!(record.status, RunStatus::Succeeded | RunStatus::Denied)
+            || record.step_done(step.name())
+        {
+            return Ok(record);
+        }
+        if step == Step::CollectEvidence
+            && let Some(record) = self.reuse_evidence(&record).await?
+        {
+            return Ok(record);
+        }
+        let record = self.attempt(run_id, step).await?;
+        if step == STEPS[STEPS.len() - 1] && record.step_done(step.name()) {
+            return Ok(self.ledger.apply(run_id, RunEvent::Finished).await?);
+        }
+        Ok(record)
     }
 
     /// Runs `step` with its retries; the record returned is terminal when the step

@@ -324,3 +324,76 @@ async fn a_live_lease_of_another_process_keeps_a_second_runner_out() {
     assert!(err.is_retryable(), "{err}");
     assert!(rig.script.calls().is_empty());
 }
+
+#[tokio::test]
+async fn state_machine_invocations_record_one_attempt_each_and_finish_the_run() {
+    use super::lambda::{ChainEvent, StepEvent, attempt};
+    let rig = rig(Script::default().with(Step::LlmAnalyze, vec![Answer::Retryable, Answer::Ok]));
+    queue(&rig, "s1").await;
+    let event = ChainEvent::new("s1");
+    for step in [Step::PolicyCheck, Step::CollectEvidence] {
+        assert_eq!(
+            attempt(&rig.runner, step, event.clone()).await,
+            Ok(event.clone())
+        );
+    }
+    // A retryable failure is the invocation's error, typed for the state machine's Retry.
+    let failure = attempt(&rig.runner, Step::LlmAnalyze, event.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure.lambda_error_type(),
+        crate::error::RETRYABLE_ERROR_TYPE
+    );
+    let record = rig.runner.ledger().get("s1").await.unwrap().unwrap();
+    assert_eq!(
+        record.status,
+        RunStatus::Running,
+        "the state machine retries it"
+    );
+    assert_eq!(
+        attempt(&rig.runner, Step::LlmAnalyze, event.clone()).await,
+        Ok(event.clone())
+    );
+    // A repeated invocation of a step that already succeeded does nothing.
+    assert_eq!(
+        attempt(&rig.runner, Step::LlmAnalyze, event.clone()).await,
+        Ok(event.clone())
+    );
+    assert_eq!(
+        attempt(&rig.runner, Step::CommitReport, event.clone()).await,
+        Ok(event.clone())
+    );
+    let record = rig.runner.ledger().get("s1").await.unwrap().unwrap();
+    assert_eq!(record.status, RunStatus::Succeeded);
+    assert_eq!(record.step_run("llm-analyze").unwrap().attempts, 2);
+    assert_eq!(
+        rig.script
+            .calls()
+            .iter()
+            .filter(|c| **c == "llm-analyze")
+            .count(),
+        2
+    );
+
+    // The chain state and a function's own event are told apart by `chain`.
+    let chain: StepEvent<serde_json::Value> =
+        serde_json::from_value(json!({"run_id": "s1", "chain": "rca"})).unwrap();
+    assert!(matches!(chain, StepEvent::Chain(e) if e.run_id == "s1"));
+    let direct: StepEvent<serde_json::Value> =
+        serde_json::from_value(json!({"run_id": "s1"})).unwrap();
+    assert!(matches!(direct, StepEvent::Direct(_)));
+}
+
+#[tokio::test]
+async fn a_permanent_failure_under_the_state_machine_is_non_retryable() {
+    use super::lambda::{ChainEvent, attempt};
+    let rig = rig(Script::default().with(Step::PolicyCheck, vec![Answer::Invalid]));
+    queue(&rig, "s2").await;
+    let failure = attempt(&rig.runner, Step::PolicyCheck, ChainEvent::new("s2"))
+        .await
+        .unwrap_err();
+    assert_eq!(failure.lambda_error_type(), "NonRetryable.InvalidInput");
+    let record = rig.runner.ledger().get("s2").await.unwrap().unwrap();
+    assert_eq!(record.status, RunStatus::Failed);
+}
