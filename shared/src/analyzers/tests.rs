@@ -34,6 +34,7 @@ pub(crate) fn bundle(namespace: &str) -> EvidenceBundle {
         logs: Vec::new(),
         findings: Vec::new(),
         sources: BTreeMap::new(),
+        objects: crate::evidence::RelatedObjects::default(),
     }
 }
 
@@ -220,7 +221,11 @@ fn crash_loop_names_exit_code_meaning_and_quotes_the_last_lines_before_the_crash
         Confidence::High,
         "an error line was logged before the crash"
     );
-    assert_eq!(rules(&b), ["crash_loop", "failing_probe"]);
+    assert_eq!(
+        rules(&b),
+        ["log_signature", "crash_loop", "failing_probe"],
+        "the decisive line leads, the crash loop and the probe follow"
+    );
 }
 
 #[test]
@@ -588,7 +593,17 @@ fn the_builtin_analysis_is_preliminary_cites_only_known_ids_and_never_claims_a_f
     assert!(a.preliminary && a.structured && !a.needs_rerun);
     assert_eq!(a.fallback_reason, None);
     assert!(a.unknown_evidence_ids.is_empty());
-    assert!(a.summary.contains("crash-looping"), "{}", a.summary);
+    assert!(
+        a.summary
+            .contains("does not accept the argument --listen-port"),
+        "{}",
+        a.summary
+    );
+    assert!(
+        a.root_cause.contains("Also found: Container web in pod"),
+        "{}",
+        a.root_cause
+    );
     assert!(
         a.root_cause.contains("Also found: The liveness probe"),
         "{}",

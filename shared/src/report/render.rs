@@ -506,7 +506,7 @@ fn unavailable_rows(bundle: &EvidenceBundle) -> Vec<Vec<String>> {
     bundle
         .sources
         .iter()
-        .filter(|(_, s)| s.status != SourceState::Ok)
+        .filter(|(_, s)| s.status != SourceState::Ok || s.error.is_some())
         .map(|(name, s)| {
             vec![
                 name.clone(),
@@ -515,6 +515,7 @@ fn unavailable_rows(bundle: &EvidenceBundle) -> Vec<Vec<String>> {
                     SourceState::Unavailable => "unavailable",
                     SourceState::Failed => "failed",
                     SourceState::Timeout => "timeout",
+                    SourceState::Empty => "empty",
                 }
                 .to_owned(),
                 s.error.clone().unwrap_or_default(),
