@@ -86,6 +86,22 @@ pub fn derive(bundle: &EvidenceBundle, analysis: &Analysis) -> (Vec<Entry>, usiz
             push(cond.last_transition, &r.id, condition(&object, cond));
         }
     }
+    for r in &bundle.objects.revisions {
+        let changed: Vec<&str> = r.changes.iter().map(|c| c.field.as_str()).collect();
+        let what = if changed.is_empty() {
+            String::new()
+        } else {
+            format!(", changing {}", changed.join(", "))
+        };
+        push(
+            r.created,
+            &r.id,
+            format!(
+                "revision {} of {}/{} created ({}){what}",
+                r.revision, r.workload.kind, r.workload.name, r.object.name
+            ),
+        );
+    }
     for line in decisive_logs(bundle, analysis) {
         let source = line.pod.as_deref().unwrap_or("log");
         push(line.time, &line.id, format!("{source}: {}", line.message));
