@@ -4,9 +4,11 @@
 //!
 //! - [`rca`]: one RCA run in this process (`--request` or `--bundle`).
 //! - [`runs`]: reading run records.
+//! - [`eval`]: scoring the analysis on a folder of incident cases.
 //! - [`policy`]: `aiops policy check`.
 //! - [`redact`]: the shared redactor over a file or stdin.
 
+pub mod eval;
 pub mod policy;
 pub mod rca;
 pub mod redact;

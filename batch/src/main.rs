@@ -2,7 +2,7 @@
 //! the command line, hands each command the process environment and standard streams,
 //! and maps the outcome to the exit codes of `docs/contract.md`.
 
-use aiops::{policy, rca, redact, runs};
+use aiops::{eval, policy, rca, redact, runs};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +39,8 @@ enum Command {
     /// Namespace policy: `aiops policy check --token JWT --namespace NS [--cluster C]
     /// [--action read|write|exec]` prints the decision JSON (exit 0 for allow and deny).
     Policy(policy::Args),
+    /// Score the analysis on a folder of incident cases (exit 1 below 100 %).
+    Eval(eval::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Rca(args) => return finish(run_rca(args)),
         Command::Policy(args) => return finish(run_policy(args)),
         Command::Runs(args) => return finish(run_runs(args)),
+        Command::Eval(args) => return finish(run_eval(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,6 +102,14 @@ fn run_policy(args: &policy::Args) -> Result<(), policy::Error> {
         &mut std::io::stdin().lock(),
         &mut std::io::stdout().lock(),
     ))
+}
+
+fn run_eval(args: &eval::Args) -> Result<(), eval::Error> {
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| eval::Error::Output(format!("starting the async runtime: {e}")))?;
+    runtime
+        .block_on(eval::run(args, &ProcessEnv, &mut std::io::stdout().lock()))
+        .map(drop)
 }
 
 fn finish<E: Classify + std::fmt::Display>(result: Result<(), E>) -> ExitCode {

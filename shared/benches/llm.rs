@@ -179,6 +179,7 @@ fn bundle(log_lines: usize, events: usize) -> EvidenceBundle {
         logs,
         findings: Vec::new(),
         sources: BTreeMap::new(),
+        objects: shared::evidence::RelatedObjects::default(),
     }
 }
 

@@ -246,12 +246,83 @@ async fn cluster_side(
             sources.findings.findings(&workload).await
         }),
     );
+    let logs = match (&ctx.logs, &kubernetes.ran) {
+        (Some(source), Ran::Done(found)) => {
+            by_pod_name(
+                source.as_ref(),
+                &workload,
+                found,
+                logs,
+                &window,
+                ctx.settings,
+            )
+            .await
+        }
+        _ => logs,
+    };
     ClusterSide {
         workload,
         kubernetes,
         logs,
         findings,
     }
+}
+
+/// Pods the Kubernetes API listed whose lines the label query did not find are looked
+/// up again by name: collectors that record pod names without label fields still
+/// yield their lines. The lines found are added to the first answer and renumbered.
+async fn by_pod_name(
+    source: &dyn LogSource,
+    workload: &Workload,
+    found: &ClusterEvidence,
+    first: Timed<Capped<crate::evidence::LogLine>>,
+    window: &Window,
+    settings: CollectSettings,
+) -> Timed<Capped<crate::evidence::LogLine>> {
+    let Ran::Done(mut kept) = first.ran else {
+        return first;
+    };
+    let missing: Vec<String> = found
+        .pods
+        .iter()
+        .filter(|p| ran(p))
+        .map(|p| p.name.clone())
+        .filter(|name| !kept.items.iter().any(|l| l.pod.as_deref() == Some(name)))
+        .collect();
+    let used_bytes: usize = kept.items.iter().map(|l| l.message.len()).sum();
+    let caps = Caps {
+        log_lines: settings.caps.log_lines.saturating_sub(kept.items.len()),
+        log_bytes: settings.caps.log_bytes.saturating_sub(used_bytes),
+        ..settings.caps
+    };
+    if missing.is_empty() || caps.log_lines == 0 || caps.log_bytes == 0 {
+        return Timed {
+            ran: Ran::Done(kept),
+            elapsed_ms: first.elapsed_ms,
+        };
+    }
+    let more = timed(
+        settings.timeout,
+        source.pod_logs(&workload.namespace, &missing, window, &caps),
+    )
+    .await;
+    let elapsed_ms = first.elapsed_ms.saturating_add(more.elapsed_ms);
+    let ran = match more.ran {
+        Ran::Done(more) => {
+            kept.items.extend(more.items);
+            kept.dropped_items += more.dropped_items;
+            kept.dropped_bytes += more.dropped_bytes;
+            for (i, line) in kept.items.iter_mut().enumerate() {
+                line.id = format!("log/{i}");
+            }
+            Ran::Done(kept)
+        }
+        // The label query answered; a failed second look is only worth a note when
+        // nothing was found at all.
+        failed if kept.items.is_empty() => failed,
+        _ => Ran::Done(kept),
+    };
+    Timed { ran, elapsed_ms }
 }
 
 /// Collects, redacts and persists the evidence for one run. Fails only when the entity
@@ -377,6 +448,7 @@ fn assemble(
         logs: Vec::new(),
         findings: Vec::new(),
         sources: std::collections::BTreeMap::new(),
+        objects: crate::evidence::RelatedObjects::default(),
     };
     let catalog_timed = Timed {
         ran: match catalog {
@@ -399,14 +471,21 @@ fn assemble(
         for (i, e) in bundle.events.iter_mut().enumerate() {
             e.id = format!("event/{i}");
         }
-        kube_items = (found.pods.len() + found.events.len() + found.rollouts.len()) as u64;
+        bundle.objects.clone_from(&found.objects);
+        kube_items = (found.pods.len()
+            + found.events.len()
+            + found.rollouts.len()
+            + found.objects.ids().count()) as u64;
         kube_dropped = found.dropped_items;
         kube_bytes = found.dropped_bytes;
     }
-    bundle.sources.insert(
-        "kubernetes".into(),
-        status(&side.kubernetes, kube_items, kube_dropped, kube_bytes),
-    );
+    let mut kube_status = status(&side.kubernetes, kube_items, kube_dropped, kube_bytes);
+    if let Ran::Done(found) = &side.kubernetes.ran
+        && !found.notes.is_empty()
+    {
+        kube_status.error = Some(format!("partly read: {}", found.notes.join("; ")));
+    }
+    bundle.sources.insert("kubernetes".into(), kube_status);
 
     let (mut log_dropped, mut log_bytes) = (0, 0);
     if let Ran::Done(found) = &side.logs.ran {
@@ -414,10 +493,12 @@ fn assemble(
         log_dropped = found.dropped_items;
         log_bytes = found.dropped_bytes;
     }
-    bundle.sources.insert(
-        "logs".into(),
+    let logs_status = logs_status(
         status(&side.logs, bundle.logs.len() as u64, log_dropped, log_bytes),
+        &bundle,
+        &side.workload,
     );
+    bundle.sources.insert("logs".into(), logs_status);
 
     let (mut finding_dropped, mut finding_bytes) = (0, 0);
     if let Ran::Done(found) = &side.findings.ran {
@@ -447,6 +528,53 @@ fn assemble(
         ),
     );
     bundle
+}
+
+/// The logs source's status, `empty` when pods that ran left no line at all, with a
+/// note naming the pods that left none.
+fn logs_status(
+    mut logs_status: SourceStatus,
+    bundle: &EvidenceBundle,
+    workload: &Workload,
+) -> SourceStatus {
+    let started = bundle.pods.iter().filter(|p| ran(p)).count();
+    if logs_status.status == SourceState::Ok && started > 0 {
+        let silent: Vec<&str> = bundle
+            .pods
+            .iter()
+            .filter(|p| ran(p))
+            .map(|p| p.name.as_str())
+            .filter(|name| !bundle.logs.iter().any(|l| l.pod.as_deref() == Some(*name)))
+            .collect();
+        if bundle.logs.is_empty() {
+            logs_status.status = SourceState::Empty;
+            logs_status.error = Some(format!(
+                "no log line in the window for any of the {started} started pods the Kubernetes \
+                 API listed (searched by the selector {} and by pod name); check the collector's \
+                 field names (AIOPS_LOGS_SCHEMA) and its retention",
+                workload.selector
+            ));
+        } else if !silent.is_empty() {
+            logs_status.error = Some(format!(
+                "no log line in the window for pods {}",
+                silent.join(", ")
+            ));
+        }
+    }
+    logs_status
+}
+
+/// Whether any container of the pod ever started, so that it may have logged.
+fn ran(pod: &crate::evidence::PodEvidence) -> bool {
+    use crate::evidence::ContainerState;
+    pod.containers.iter().any(|c| {
+        c.restart_count > 0
+            || c.last_termination.is_some()
+            || matches!(
+                c.state,
+                ContainerState::Running { .. } | ContainerState::Terminated(_)
+            )
+    })
 }
 
 /// Whether a k8sgpt finding is about the workload: one of its pods or owners, or a

@@ -46,6 +46,10 @@ pub struct EvidenceBundle {
     /// Per source (`catalog`, `kubernetes`, `logs`, `k8sgpt`): what happened.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceStatus>,
+    /// The objects around the pods: revisions, Jobs, Services, Ingresses, volumes,
+    /// nodes, autoscalers and quotas. Absent in bundles from before they were collected.
+    #[serde(default, skip_serializing_if = "RelatedObjects::is_empty")]
+    pub objects: RelatedObjects,
 }
 
 impl EvidenceBundle {
@@ -58,6 +62,7 @@ impl EvidenceBundle {
             .chain(self.rollouts.iter().map(|r| r.id.as_str()))
             .chain(self.logs.iter().map(|l| l.id.as_str()))
             .chain(self.findings.iter().map(|f| f.id.as_str()))
+            .chain(self.objects.ids())
             .collect()
     }
 
@@ -362,7 +367,7 @@ pub struct Finding {
 pub struct SourceStatus {
     /// How it went.
     pub status: SourceState,
-    /// Why it failed or was unavailable.
+    /// Why it failed, was unavailable or came back empty.
     #[serde(default)]
     pub error: Option<String>,
     /// Items kept.
@@ -391,4 +396,275 @@ pub enum SourceState {
     Failed,
     /// Did not answer within its timeout.
     Timeout,
+    /// Answered, yet held nothing about objects that exist (no log line for pods the
+    /// Kubernetes API listed): the collector's field names or retention need a look.
+    Empty,
+}
+
+/// The objects around a workload's pods.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelatedObjects {
+    /// Pod-template revisions of the workloads, newest first per workload.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<Revision>,
+    /// Jobs owning the pods (and the CronJobs that created them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<JobEvidence>,
+    /// Services selecting the workload's pods or labelled as the workload's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceEvidence>,
+    /// Ingresses routing to those Services.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ingresses: Vec<IngressEvidence>,
+    /// PersistentVolumeClaims the pods mount.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_claims: Vec<VolumeClaimEvidence>,
+    /// Nodes the pods run on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeEvidence>,
+    /// HorizontalPodAutoscalers targeting the workloads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub autoscalers: Vec<AutoscalerEvidence>,
+    /// ResourceQuotas of the namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quotas: Vec<QuotaEvidence>,
+}
+
+impl RelatedObjects {
+    /// Every evidence id among them.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.revisions
+            .iter()
+            .map(|r| r.id.as_str())
+            .chain(self.jobs.iter().map(|j| j.id.as_str()))
+            .chain(self.services.iter().map(|s| s.id.as_str()))
+            .chain(self.ingresses.iter().map(|i| i.id.as_str()))
+            .chain(self.volume_claims.iter().map(|v| v.id.as_str()))
+            .chain(self.nodes.iter().map(|n| n.id.as_str()))
+            .chain(self.autoscalers.iter().map(|h| h.id.as_str()))
+            .chain(self.quotas.iter().map(|q| q.id.as_str()))
+    }
+
+    /// Whether nothing was collected.
+    pub fn is_empty(&self) -> bool {
+        self.ids().next().is_none()
+    }
+}
+
+/// One revision of a workload's pod template: a Deployment's ReplicaSet, or a
+/// StatefulSet's or DaemonSet's ControllerRevision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revision {
+    /// `revision/<workload>/<n>`.
+    pub id: String,
+    /// The workload (`Deployment/web`).
+    pub workload: ObjectRef,
+    /// The object holding the template (`ReplicaSet/web-6f9c7b8d4`).
+    pub object: ObjectRef,
+    /// The revision number.
+    pub revision: u64,
+    /// When the revision was created (the rollout that made it started then).
+    #[serde(default)]
+    pub created: Option<DateTime<Utc>>,
+    /// Desired replicas of this revision (ReplicaSets only).
+    #[serde(default)]
+    pub replicas: u32,
+    /// Ready replicas of this revision (ReplicaSets only).
+    #[serde(default)]
+    pub ready: u32,
+    /// The template in flat facts: `web.image`, `web.args`, `web.env.DB_HOST`
+    /// (its value source, never a literal value), `web.limits.memory`,
+    /// `web.mount./etc/web`, `volume.config`.
+    #[serde(default)]
+    pub template: BTreeMap<String, String>,
+    /// What differs from the previous revision (on the newest revision only).
+    #[serde(default)]
+    pub changes: Vec<TemplateChange>,
+}
+
+/// One fact that differs between two revisions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateChange {
+    /// The fact (`web.image`).
+    pub field: String,
+    /// Its value in the previous revision; `None` when it was added.
+    #[serde(default)]
+    pub before: Option<String>,
+    /// Its value now; `None` when it was removed.
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// A Job (and the CronJob that created it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobEvidence {
+    /// `job/<name>`.
+    pub id: String,
+    /// Job name.
+    pub name: String,
+    /// The CronJob that created it.
+    #[serde(default)]
+    pub cron_job: Option<String>,
+    /// Pods running.
+    #[serde(default)]
+    pub active: u32,
+    /// Pods that succeeded.
+    #[serde(default)]
+    pub succeeded: u32,
+    /// Pods that failed.
+    #[serde(default)]
+    pub failed: u32,
+    /// `spec.backoffLimit`.
+    #[serde(default)]
+    pub backoff_limit: Option<u32>,
+    /// `spec.activeDeadlineSeconds`.
+    #[serde(default)]
+    pub active_deadline_seconds: Option<u64>,
+    /// `Complete`, `Failed` (`BackoffLimitExceeded`, `DeadlineExceeded`), `Suspended`.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+/// A Service and its endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceEvidence {
+    /// `service/<name>`.
+    pub id: String,
+    /// Service name.
+    pub name: String,
+    /// `spec.selector`; empty for a Service without one (endpoints managed by hand).
+    #[serde(default)]
+    pub selector: BTreeMap<String, String>,
+    /// Ports as `name port→targetPort/protocol`.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// Whether the selector matches any pod the cluster source listed.
+    #[serde(default)]
+    pub matches_pods: bool,
+    /// Ready endpoints over its EndpointSlices.
+    #[serde(default)]
+    pub ready_endpoints: u32,
+    /// Endpoints not ready.
+    #[serde(default)]
+    pub not_ready_endpoints: u32,
+}
+
+/// An Ingress routing to the workload's Services.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressEvidence {
+    /// `ingress/<name>`.
+    pub id: String,
+    /// Ingress name.
+    pub name: String,
+    /// `spec.ingressClassName`.
+    #[serde(default)]
+    pub class: Option<String>,
+    /// Its backends.
+    #[serde(default)]
+    pub backends: Vec<IngressBackend>,
+}
+
+/// One backend of an Ingress rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressBackend {
+    /// Host, when the rule names one.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Path, when the rule names one.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The Service it routes to.
+    pub service: String,
+    /// The port, by number or name.
+    #[serde(default)]
+    pub port: Option<String>,
+    /// Whether that Service exists in the namespace.
+    pub service_exists: bool,
+}
+
+/// A PersistentVolumeClaim and its StorageClass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeClaimEvidence {
+    /// `pvc/<name>`.
+    pub id: String,
+    /// Claim name.
+    pub name: String,
+    /// `Pending`, `Bound`, `Lost`; `Missing` when the claim does not exist.
+    pub phase: String,
+    /// `spec.storageClassName`.
+    #[serde(default)]
+    pub storage_class: Option<String>,
+    /// Whether that StorageClass exists (`None` when no class is named or it was not
+    /// checked).
+    #[serde(default)]
+    pub storage_class_exists: Option<bool>,
+    /// Requested size.
+    #[serde(default)]
+    pub requested: Option<String>,
+}
+
+/// A node the pods run on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEvidence {
+    /// `node/<name>`.
+    pub id: String,
+    /// Node name.
+    pub name: String,
+    /// Cordoned.
+    #[serde(default)]
+    pub unschedulable: bool,
+    /// `Ready`, `MemoryPressure`, `DiskPressure`, `PIDPressure`, `NetworkUnavailable`.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+/// A HorizontalPodAutoscaler targeting the workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoscalerEvidence {
+    /// `hpa/<name>`.
+    pub id: String,
+    /// HPA name.
+    pub name: String,
+    /// What it scales.
+    pub target: ObjectRef,
+    /// `minReplicas`.
+    #[serde(default)]
+    pub min_replicas: u32,
+    /// `maxReplicas`.
+    pub max_replicas: u32,
+    /// Replicas now.
+    #[serde(default)]
+    pub current_replicas: u32,
+    /// Replicas it wants.
+    #[serde(default)]
+    pub desired_replicas: u32,
+    /// `AbleToScale`, `ScalingActive`, `ScalingLimited`.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+/// A ResourceQuota of the namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaEvidence {
+    /// `quota/<name>`.
+    pub id: String,
+    /// Quota name.
+    pub name: String,
+    /// Hard limits.
+    #[serde(default)]
+    pub hard: BTreeMap<String, String>,
+    /// Use now.
+    #[serde(default)]
+    pub used: BTreeMap<String, String>,
 }

@@ -3,7 +3,7 @@
 //! pod env, events and log lines, and the persisted bundle read back from the store.
 #![allow(clippy::unwrap_used)]
 
-use aiops_tests::kube_api::{self, Seed, data, text};
+use aiops_tests::kube_api::{self, HEALTHY_POD, Seed, data, text};
 use collect_evidence::{Context, Input, handle};
 use shared::config::MapEnv;
 use shared::evidence::{EvidenceBundle, SourceState};
@@ -36,6 +36,7 @@ async fn logs() -> MockServer {
     );
     Mock::given(method("POST"))
         .and(path("/select/logsql/query"))
+        .and(query_param_contains("query", "\"kubernetes.pod_labels."))
         .and(query_param_contains("query", "AND (\"level\""))
         .respond_with(
             ResponseTemplate::new(200)
@@ -46,9 +47,22 @@ async fn logs() -> MockServer {
         .await;
     Mock::given(method("POST"))
         .and(path("/select/logsql/query"))
+        .and(query_param_contains("query", "\"kubernetes.pod_labels."))
         .and(query_param_contains("query", "AND NOT (\"level\""))
         .respond_with(ResponseTemplate::new(200).set_body_raw("", "application/stream+json"))
         .expect(1)
+        .mount(&server)
+        .await;
+    // The healthy pod logged nothing under its labels: it is looked up by name, both
+    // parts, and has nothing either.
+    Mock::given(method("POST"))
+        .and(path("/select/logsql/query"))
+        .and(query_param_contains(
+            "query",
+            format!("\"kubernetes.pod_name\":in(\"{HEALTHY_POD}\")"),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("", "application/stream+json"))
+        .expect(2)
         .mount(&server)
         .await;
     server

@@ -99,6 +99,136 @@ async fn pods_events_and_rollout_of_a_crash_looping_deployment() {
 }
 
 #[tokio::test]
+async fn the_objects_around_the_pods_are_read_with_the_rollout_history() {
+    let server = MockServer::start().await;
+    kube_api::mount_web(
+        &server,
+        &Seed {
+            history: true,
+            ..Seed::default()
+        },
+    )
+    .await;
+    kube_api::mount_around(&server).await;
+    let cluster = KubeCluster::new(kube_api::client(&server));
+    let options = ClusterOptions {
+        caps: Caps::default(),
+        previous_logs: false,
+    };
+    let got = cluster.workload(&web(), &window(), &options).await.unwrap();
+    assert!(got.notes.is_empty(), "{:?}", got.notes);
+    let o = &got.objects;
+
+    let revs: Vec<_> = o
+        .revisions
+        .iter()
+        .map(|r| (r.id.as_str(), r.object.name.as_str()))
+        .collect();
+    assert_eq!(
+        revs,
+        [
+            ("revision/web/2", "web-6f9c7b8d4"),
+            ("revision/web/1", "web-5d8b6c7f9")
+        ]
+    );
+    let changes: Vec<_> = o.revisions[0]
+        .changes
+        .iter()
+        .map(|c| (c.field.as_str(), c.before.as_deref(), c.after.as_deref()))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("web.args", Some("--port=8080"), Some("--listen-port=8080")),
+            (
+                "web.image",
+                Some("ghcr.io/example/web:2.2.0"),
+                Some("ghcr.io/example/web:2.3.0")
+            ),
+        ]
+    );
+
+    let services: Vec<_> = o
+        .services
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.matches_pods,
+                s.ready_endpoints,
+                s.not_ready_endpoints,
+            )
+        })
+        .collect();
+    assert_eq!(
+        services,
+        [("web", true, 1, 1), ("web-canary", false, 0, 0)],
+        "billing selects other pods and is left out"
+    );
+    assert_eq!(o.services[0].ports, ["http 80→8080/TCP"]);
+
+    let backends: Vec<_> = o.ingresses[0]
+        .backends
+        .iter()
+        .map(|b| (b.service.as_str(), b.port.as_deref(), b.service_exists))
+        .collect();
+    assert_eq!(
+        backends,
+        [("web", Some("80"), true), ("web-v2", Some("http"), false)]
+    );
+
+    assert_eq!(o.nodes.len(), 1);
+    let pressure = &o.nodes[0].conditions[0];
+    assert_eq!(
+        (pressure.type_.as_str(), pressure.status.as_str()),
+        ("MemoryPressure", "True")
+    );
+    let hpa = &o.autoscalers[0];
+    assert_eq!(
+        (
+            hpa.max_replicas,
+            hpa.current_replicas,
+            hpa.target.name.as_str()
+        ),
+        (2, 2, "web")
+    );
+    assert_eq!(o.quotas[0].used["requests.memory"], "512Mi");
+    assert!(o.jobs.is_empty() && o.volume_claims.is_empty());
+}
+
+#[tokio::test]
+async fn refused_reads_of_related_objects_are_notes_and_the_pods_still_come_back() {
+    let server = MockServer::start().await;
+    kube_api::mount_web(&server, &Seed::default()).await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path("/api/v1/namespaces/web-dev/services"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(403).set_body_json(serde_json::json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "services is forbidden: User \"system:serviceaccount:aiops:collector\" cannot list resource \"services\" in API group \"\" in the namespace \"web-dev\"",
+                "reason": "Forbidden", "details": {"kind": "services"}, "code": 403
+            })),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cluster = KubeCluster::new(kube_api::client(&server));
+    let options = ClusterOptions {
+        caps: Caps::default(),
+        previous_logs: false,
+    };
+    let got = cluster.workload(&web(), &window(), &options).await.unwrap();
+    assert_eq!(got.pods.len(), 2);
+    assert!(
+        got.notes
+            .iter()
+            .any(|n| n.starts_with("listing services: ") && n.contains("403")),
+        "{:?}",
+        got.notes
+    );
+}
+
+#[tokio::test]
 async fn the_caps_drop_pods_and_events_and_count_them() {
     let server = MockServer::start().await;
     kube_api::mount_web(

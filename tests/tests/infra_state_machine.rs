@@ -25,13 +25,11 @@ fn the_task_states_are_the_chain_steps_in_order() {
         let state = &states[&at];
         assert_eq!(state["Type"], "Task", "{at} is a task");
         order.push(at.clone());
-        match state.get("Next").and_then(Value::as_str) {
-            Some(next) => at = next.to_owned(),
-            None => {
-                assert_eq!(state["End"], true, "{at} ends the chain");
-                break;
-            }
-        }
+        let Some(next) = state.get("Next").and_then(Value::as_str) else {
+            assert_eq!(state["End"], true, "{at} ends the chain");
+            break;
+        };
+        at = next.to_owned();
     }
     assert_eq!(order, STEP_NAMES.to_vec());
 }

@@ -55,6 +55,7 @@ fn bundle(run_id: &str) -> EvidenceBundle {
         logs: Vec::new(),
         findings: Vec::new(),
         sources: BTreeMap::new(),
+        objects: shared::evidence::RelatedObjects::default(),
     }
 }
 

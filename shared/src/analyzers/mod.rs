@@ -5,9 +5,12 @@
 //! Each rule looks for one well-known failure pattern and cites the evidence ids it
 //! used. The most specific finding leads; the others follow as contributing findings.
 
+mod changes;
 mod health;
+mod objects;
 mod pods;
 mod scheduling;
+pub mod signatures;
 
 use chrono::{DateTime, Utc};
 use std::fmt::Write as _;
@@ -44,9 +47,39 @@ pub fn diagnose(bundle: &EvidenceBundle) -> Vec<Diagnosis> {
     pods::run(bundle, &mut all);
     scheduling::run(bundle, &mut all);
     health::run(bundle, &mut all);
+    signatures::run(bundle, &mut all);
+    objects::run(bundle, &mut all);
     all.sort_by(|a, b| (a.rank, &a.evidence_ids).cmp(&(b.rank, &b.evidence_ids)));
+    changes::run(bundle, &mut all);
     all
 }
+
+/// Every rule the built-in analyzers know, for scorecards and documentation.
+pub const RULES: &[&str] = &[
+    "changed_revision",
+    "pvc_pending",
+    "quota_exceeded",
+    "image_pull",
+    "create_container_config_error",
+    "log_signature",
+    "readiness_dependency",
+    "liveness_kill",
+    "oom_killed",
+    "node_not_ready",
+    "node_pressure",
+    "evicted",
+    "ingress_backend_missing",
+    "service_selector_mismatch",
+    "job_failed",
+    "crash_loop",
+    "failed_scheduling",
+    "failed_mount",
+    "failing_probe",
+    "hpa_at_max",
+    "service_no_ready_endpoints",
+    "stuck_rollout",
+    "k8sgpt",
+];
 
 /// The built-in analysis of `bundle`: preliminary, with no fallback reason (the caller
 /// sets one when the built-ins stand in for a failed LLM).
@@ -118,6 +151,43 @@ fn nothing_found(bundle: &EvidenceBundle, now: DateTime<Utc>) -> Analysis {
     let mut root_cause =
         "None of the built-in rules matched the evidence; the cause needs a closer look."
             .to_owned();
+    let o = &bundle.objects;
+    let _ = write!(
+        root_cause,
+        "\nChecked: {} pods (container states, terminations, probes), {} event groups, {} log lines \
+         (decisive signatures), {} rollouts and {} revisions (what changed), {} jobs, {} services \
+         (endpoints, selectors), {} ingresses, {} volume claims, {} nodes, {} autoscalers, {} quotas \
+         and {} k8sgpt findings, against the rules {}.",
+        bundle.pods.len(),
+        bundle.events.len(),
+        bundle.logs.len(),
+        bundle.rollouts.len(),
+        o.revisions.len(),
+        o.jobs.len(),
+        o.services.len(),
+        o.ingresses.len(),
+        o.volume_claims.len(),
+        o.nodes.len(),
+        o.autoscalers.len(),
+        o.quotas.len(),
+        bundle.findings.len(),
+        RULES.join(", ")
+    );
+    for (name, s) in bundle
+        .sources
+        .iter()
+        .filter(|(_, s)| s.status != crate::evidence::SourceState::Ok)
+    {
+        let _ = write!(
+            root_cause,
+            "\nNot seen: the {name} source was {:?}{}.",
+            s.status,
+            s.error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
+    }
     for e in &warnings {
         let _ = write!(
             root_cause,

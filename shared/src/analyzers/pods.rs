@@ -489,10 +489,18 @@ fn evicted(b: &EvidenceBundle, pod: &PodEvidence) -> Diagnosis {
         .clone()
         .or_else(|| events.first().map(|e| e.message.clone()))
         .unwrap_or_default();
-    let resource = ["memory", "ephemeral-storage", "nodefs", "imagefs", "pid"]
-        .into_iter()
-        .find(|r| message.contains(r))
-        .unwrap_or("a resource");
+    // The kubelet words a pod over its own local-storage limit "ephemeral local storage".
+    let resource = [
+        ("memory", "memory"),
+        ("ephemeral-storage", "ephemeral-storage"),
+        ("ephemeral local storage", "ephemeral-storage"),
+        ("nodefs", "nodefs"),
+        ("imagefs", "imagefs"),
+        ("pid", "pid"),
+    ]
+    .into_iter()
+    .find(|(said, _)| message.contains(said))
+    .map_or("a resource", |(_, r)| r);
     let fix = if resource == "memory" {
         "Set the memory request to the container's real use, so the scheduler places it on a node with room and it is not first in line for eviction."
     } else {

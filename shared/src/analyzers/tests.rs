@@ -34,6 +34,7 @@ pub(crate) fn bundle(namespace: &str) -> EvidenceBundle {
         logs: Vec::new(),
         findings: Vec::new(),
         sources: BTreeMap::new(),
+        objects: crate::evidence::RelatedObjects::default(),
     }
 }
 
@@ -220,7 +221,11 @@ fn crash_loop_names_exit_code_meaning_and_quotes_the_last_lines_before_the_crash
         Confidence::High,
         "an error line was logged before the crash"
     );
-    assert_eq!(rules(&b), ["crash_loop", "failing_probe"]);
+    assert_eq!(
+        rules(&b),
+        ["log_signature", "crash_loop", "failing_probe"],
+        "the decisive line leads, the crash loop and the probe follow"
+    );
 }
 
 #[test]
@@ -588,7 +593,17 @@ fn the_builtin_analysis_is_preliminary_cites_only_known_ids_and_never_claims_a_f
     assert!(a.preliminary && a.structured && !a.needs_rerun);
     assert_eq!(a.fallback_reason, None);
     assert!(a.unknown_evidence_ids.is_empty());
-    assert!(a.summary.contains("crash-looping"), "{}", a.summary);
+    assert!(
+        a.summary
+            .contains("does not accept the argument --listen-port"),
+        "{}",
+        a.summary
+    );
+    assert!(
+        a.root_cause.contains("Also found: Container web in pod"),
+        "{}",
+        a.root_cause
+    );
     assert!(
         a.root_cause.contains("Also found: The liveness probe"),
         "{}",
@@ -611,4 +626,152 @@ fn nothing_matched_says_so_with_low_confidence_and_the_warnings_seen() {
     assert_eq!(a.confidence, Confidence::Low);
     assert!(a.summary.starts_with("No known failure pattern"));
     assert_eq!(a.evidence_ids, ["event/9"]);
+}
+
+fn revision(n: u64, rs: &str, ready: u32, changes: Vec<TemplateChange>) -> Revision {
+    Revision {
+        id: format!("revision/web/{n}"),
+        workload: ObjectRef {
+            kind: "Deployment".into(),
+            name: "web".into(),
+        },
+        object: ObjectRef {
+            kind: "ReplicaSet".into(),
+            name: rs.into(),
+        },
+        revision: n,
+        created: Some(t("2026-11-26T04:30:00Z")),
+        replicas: 1,
+        ready,
+        template: BTreeMap::new(),
+        changes,
+    }
+}
+
+#[test]
+fn failing_pods_on_the_newest_revision_make_the_change_the_root_cause() {
+    let mut b = crash_looping_web();
+    b.objects.revisions = vec![
+        revision(
+            3,
+            "web-6f9c7b8d4",
+            0,
+            vec![TemplateChange {
+                field: "web.args".into(),
+                before: Some("--port=8080".into()),
+                after: Some("--listen-port=8080".into()),
+            }],
+        ),
+        revision(2, "web-5d8b6c7f9", 1, Vec::new()),
+    ];
+    let found = diagnose(&b);
+    let lead = &found[0];
+    assert_eq!(lead.rule, "changed_revision");
+    assert!(
+        lead.root_cause
+            .contains("web.args from --port=8080 to --listen-port=8080"),
+        "{}",
+        lead.root_cause
+    );
+    assert!(
+        lead.root_cause
+            .contains("How it fails: Pod web-6f9c7b8d4-q7w4z fails"),
+        "{}",
+        lead.root_cause
+    );
+    assert!(
+        lead.remediation[0]
+            .contains("kubectl rollout undo -n web-dev deployment/web --to-revision=2")
+    );
+    assert_eq!(lead.evidence_ids[..2], ["revision/web/3", "revision/web/2"]);
+
+    // A failing pod on the previous revision too: the change does not explain it.
+    let mut old = b.pods[0].clone();
+    old.name = "web-5d8b6c7f9-aaaaa".into();
+    old.id = format!("pod/{}", old.name);
+    old.owner.as_mut().unwrap().name = "web-5d8b6c7f9".into();
+    b.pods.push(old);
+    assert_ne!(diagnose(&b)[0].rule, "changed_revision");
+}
+
+#[test]
+fn exit_137_after_liveness_kills_is_the_probe_not_memory() {
+    let mut b = crash_looping_web();
+    let c = &mut b.pods[0].containers[0];
+    c.last_termination.as_mut().unwrap().exit_code = Some(137);
+    c.limits.insert("memory".into(), "512Mi".into());
+    b.logs.clear();
+    b.events.push(event(
+        2,
+        "Normal",
+        "Killing",
+        "web-6f9c7b8d4-q7w4z",
+        "Container web failed liveness probe, will be restarted",
+        4,
+    ));
+    let found = diagnose(&b);
+    assert_eq!(found[0].rule, "liveness_kill");
+    assert!(found[0].root_cause.contains("not OOMKilled"));
+    assert!(found[0].evidence_ids.contains(&"event/2".to_owned()));
+    assert!(!found.iter().any(|d| d.rule == "oom_killed"));
+
+    let c = &mut b.pods[0].containers[0];
+    c.last_termination.as_mut().unwrap().reason = Some("OOMKilled".into());
+    let rules: Vec<_> = diagnose(&b).iter().map(|d| d.rule).collect();
+    assert!(rules.contains(&"oom_killed") && !rules.contains(&"liveness_kill"));
+}
+
+#[test]
+fn a_decisive_line_among_routine_noise_leads_and_is_cited() {
+    let mut b = crash_looping_web();
+    b.logs.clear();
+    for i in 0..2_000 {
+        b.logs.push(log(
+            i,
+            "2026-11-26T05:01:00Z",
+            "web-6f9c7b8d4-q7w4z",
+            if i % 7 == 0 { "warn" } else { "info" },
+            &format!("GET /api/items/{i} 200 {} ms", i % 90),
+        ));
+    }
+    b.logs.push(log(
+        2_000,
+        "2026-11-26T05:03:00Z",
+        "web-6f9c7b8d4-q7w4z",
+        "error",
+        "dial tcp: lookup db.web-dev.svc on 10.96.0.10:53: no such host",
+    ));
+    let lead = &diagnose(&b)[0];
+    assert_eq!(lead.rule, "log_signature");
+    assert!(lead.summary.contains("db.web-dev.svc does not resolve"));
+    assert_eq!(lead.evidence_ids[0], "log/2000");
+}
+
+#[test]
+fn nothing_found_lists_what_was_checked_and_the_sources_not_seen() {
+    let mut b = bundle("web-dev");
+    b.sources.insert(
+        "logs".into(),
+        SourceStatus {
+            status: SourceState::Empty,
+            error: Some("no log line for 2 started pods".into()),
+            items: 0,
+            dropped_items: 0,
+            dropped_bytes: 0,
+            elapsed_ms: 3,
+        },
+    );
+    let a = analyze(&b, t("2026-11-26T05:10:00Z"));
+    assert!(a.root_cause.contains("Checked: 0 pods"), "{}", a.root_cause);
+    assert!(
+        a.root_cause.contains("changed_revision"),
+        "{}",
+        a.root_cause
+    );
+    assert!(
+        a.root_cause
+            .contains("Not seen: the logs source was Empty (no log line for 2 started pods)"),
+        "{}",
+        a.root_cause
+    );
 }

@@ -26,6 +26,12 @@ struct Script {
     entity: Option<CatalogEntity>,
     findings_fail: bool,
     selectors: Mutex<Vec<String>>,
+    /// Log records carry pod names but no label fields: the label query finds nothing.
+    logs_without_labels: bool,
+    /// The log source holds no line at all.
+    no_logs: bool,
+    /// Pod names asked for by name.
+    pod_queries: Mutex<Vec<Vec<String>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +107,8 @@ impl Cluster for Fake {
                 last_seen: None,
             }],
             rollouts: vec![],
+            objects: crate::evidence::RelatedObjects::default(),
+            notes: vec![],
             dropped_items: 4,
             dropped_bytes: 0,
         })
@@ -116,6 +124,9 @@ impl LogSource for Fake {
         _: &Caps,
     ) -> Result<Capped<LogLine>, SourceError> {
         after(self.0.logs_delay).await;
+        if self.0.logs_without_labels || self.0.no_logs {
+            return Ok(Capped::default());
+        }
         Ok(Capped {
             items: vec![LogLine {
                 id: "log/0".into(),
@@ -127,6 +138,35 @@ impl LogSource for Fake {
             }],
             dropped_items: 7,
             dropped_bytes: 100,
+        })
+    }
+
+    async fn pod_logs(
+        &self,
+        namespace: &str,
+        pods: &[String],
+        _: &Window,
+        caps: &Caps,
+    ) -> Result<Capped<LogLine>, SourceError> {
+        assert_eq!(namespace, "web-dev");
+        assert!(caps.log_lines > 0);
+        self.0.pod_queries.lock().unwrap().push(pods.to_vec());
+        if self.0.no_logs {
+            return Ok(Capped::default());
+        }
+        Ok(Capped {
+            items: pods
+                .iter()
+                .map(|p| LogLine {
+                    id: "log/0".into(),
+                    time: None,
+                    pod: Some(p.clone()),
+                    container: None,
+                    level: None,
+                    message: "dial tcp db:5432: connect: connection refused".into(),
+                })
+                .collect(),
+            ..Capped::default()
         })
     }
 }
@@ -440,6 +480,63 @@ async fn an_unknown_cluster_and_a_missing_catalog_are_recorded_not_fatal() {
             .contains("\"staging\"")
     );
     assert_eq!(bundle.sources["logs"].status, SourceState::Ok);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lines_recorded_without_label_fields_are_found_by_the_pods_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, script) = context(
+        Script {
+            entity: Some(web_entity()),
+            logs_without_labels: true,
+            ..Script::default()
+        },
+        dir.path(),
+    );
+    let bundle = collect(&ctx, &request(Some("web-dev"))).await.unwrap();
+    assert_eq!(
+        *script.pod_queries.lock().unwrap(),
+        [vec!["web-1".to_owned()]]
+    );
+    assert_eq!(bundle.logs.len(), 1);
+    assert_eq!(bundle.logs[0].id, "log/0");
+    assert_eq!(bundle.logs[0].pod.as_deref(), Some("web-1"));
+    assert_eq!(bundle.sources["logs"].status, SourceState::Ok);
+    assert_eq!(bundle.sources["logs"].items, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_label_query_answering_for_every_pod_needs_no_second_look() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, script) = context(
+        Script {
+            entity: Some(web_entity()),
+            ..Script::default()
+        },
+        dir.path(),
+    );
+    collect(&ctx, &request(Some("web-dev"))).await.unwrap();
+    assert!(script.pod_queries.lock().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn pods_that_ran_without_a_single_line_make_the_logs_source_empty_and_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, _) = context(
+        Script {
+            entity: Some(web_entity()),
+            no_logs: true,
+            ..Script::default()
+        },
+        dir.path(),
+    );
+    let bundle = collect(&ctx, &request(Some("web-dev"))).await.unwrap();
+    let logs = &bundle.sources["logs"];
+    assert_eq!(logs.status, SourceState::Empty);
+    let why = logs.error.as_deref().unwrap();
+    assert!(why.contains("1 started pods"), "{why}");
+    assert!(why.contains("backstage.io/kubernetes-id=web"), "{why}");
+    assert!(why.contains("AIOPS_LOGS_SCHEMA"), "{why}");
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! the prompt and returned in [`Prompt::omitted`]. Every line passes the redactor once
 //! more before it is counted.
 
+mod objects;
 mod sections;
 
 use super::{schema, tokens};

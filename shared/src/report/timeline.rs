@@ -25,43 +25,185 @@ pub struct Entry {
     pub evidence_id: String,
     /// What happened, one line.
     pub text: String,
+    /// A short label for the summary diagram (the object named once, cited items
+    /// marked).
+    pub label: String,
+    /// Whether the entry tells the story (the change, failures, decisive lines, state
+    /// changes, anything cited) and belongs in the summary diagram.
+    pub story: bool,
+}
+
+/// Periods the summary diagram draws at most: more would not fit GitHub's column.
+pub const DIAGRAM_PERIODS: usize = 6;
+/// Events the summary diagram draws at most.
+pub const DIAGRAM_ENTRIES: usize = 12;
+/// Characters of one diagram label.
+const LABEL_CHARS: usize = 40;
+
+/// An object named briefly: a pod by its own suffix, long names by their tail.
+fn short(kind: &str, name: &str) -> String {
+    let kind = kind.to_ascii_lowercase();
+    if kind == "pod"
+        && let Some((_, tail)) = name.rsplit_once('-')
+        && name.matches('-').count() >= 2
+    {
+        return format!("pod …{tail}");
+    }
+    if name.chars().count() > 24 {
+        let tail: String = name
+            .chars()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        return format!("{kind} …{tail}");
+    }
+    format!("{kind} {name}")
 }
 
 /// The timeline, oldest first, at most [`MAX_ENTRIES`], and how many were left out.
 pub fn derive(bundle: &EvidenceBundle, analysis: &Analysis) -> (Vec<Entry>, usize) {
+    let cited: BTreeSet<&str> = analysis.evidence_ids.iter().map(String::as_str).collect();
     let mut entries = Vec::new();
-    let mut push = |time: Option<DateTime<Utc>>, id: &str, text: String| {
-        if let Some(time) = time {
-            entries.push(Entry {
-                time,
-                evidence_id: id.to_owned(),
-                text: one_line(&text),
-            });
+    let mut push =
+        |time: Option<DateTime<Utc>>, id: &str, text: String, label: String, story: bool| {
+            if let Some(time) = time {
+                let is_cited = cited.contains(id);
+                entries.push(Entry {
+                    time,
+                    evidence_id: id.to_owned(),
+                    text: one_line(&text),
+                    label: if is_cited {
+                        format!("★ {}", one_line(&label))
+                    } else {
+                        one_line(&label)
+                    },
+                    story: story || is_cited,
+                });
+            }
+        };
+    events(bundle, &mut push);
+    pods(bundle, &mut push);
+    for r in &bundle.rollouts {
+        for cond in &r.conditions {
+            let object = format!("{}/{}", r.object.kind, r.object.name);
+            let failing = cond.status != "True";
+            push(
+                cond.last_transition,
+                &r.id,
+                condition(&object, cond),
+                format!(
+                    "{} {}={}",
+                    short(&r.object.kind, &r.object.name),
+                    cond.type_,
+                    cond.status
+                ),
+                failing,
+            );
         }
-    };
+    }
+    for r in &bundle.objects.revisions {
+        let changed: Vec<&str> = r.changes.iter().map(|c| c.field.as_str()).collect();
+        let what = if changed.is_empty() {
+            String::new()
+        } else {
+            format!(", changing {}", changed.join(", "))
+        };
+        push(
+            r.created,
+            &r.id,
+            format!(
+                "revision {} of {}/{} created ({}){what}",
+                r.revision, r.workload.kind, r.workload.name, r.object.name
+            ),
+            format!(
+                "rev {} of {}{}",
+                r.revision,
+                r.workload.name,
+                changed
+                    .first()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default()
+            ),
+            !changed.is_empty(),
+        );
+    }
+    for line in decisive_logs(bundle, analysis) {
+        let source = line.pod.as_deref().unwrap_or("log");
+        push(
+            line.time,
+            &line.id,
+            format!("{source}: {}", line.message),
+            format!("log: {}", line.message),
+            true,
+        );
+    }
+    entries
+        .sort_by(|a, b| (a.time, &a.evidence_id, &a.text).cmp(&(b.time, &b.evidence_id, &b.text)));
+    entries.dedup();
+    let left_out = entries.len().saturating_sub(MAX_ENTRIES);
+    entries.truncate(MAX_ENTRIES);
+    (entries, left_out)
+}
+
+/// Where derived entries go: time, evidence id, full text, short label, story.
+type Push<'a> = dyn FnMut(Option<DateTime<Utc>>, &str, String, String, bool) + 'a;
+
+fn events(bundle: &EvidenceBundle, push: &mut Push<'_>) {
     for e in &bundle.events {
         let what = format!(
             "{} {} on {}/{}",
             e.type_, e.reason, e.object.kind, e.object.name
         );
+        let label = format!("{} {}", e.reason, short(&e.object.kind, &e.object.name));
+        let warning = e.type_ == "Warning";
         if e.first_seen == e.last_seen || e.last_seen.is_none() {
-            push(e.first_seen, &e.id, format!("{what}: {}", e.message));
+            push(
+                e.first_seen,
+                &e.id,
+                format!("{what}: {}", e.message),
+                label,
+                warning,
+            );
         } else {
-            push(e.first_seen, &e.id, format!("{what} first seen"));
+            push(
+                e.first_seen,
+                &e.id,
+                format!("{what} first seen"),
+                label.clone(),
+                warning,
+            );
             push(
                 e.last_seen,
                 &e.id,
                 format!("{what} last seen (×{}): {}", e.count, e.message),
+                format!("{label} ×{}", e.count),
+                false,
             );
         }
     }
+}
+
+fn pods(bundle: &EvidenceBundle, push: &mut Push<'_>) {
     for pod in &bundle.pods {
         for c in &pod.containers {
+            let ended = |t: &Termination| {
+                format!(
+                    "{} exit {} {}",
+                    short("Pod", &pod.name),
+                    t.exit_code.map_or("?".into(), |c| c.to_string()),
+                    t.reason.as_deref().unwrap_or("")
+                )
+            };
             if let Some(t) = &c.last_termination {
                 push(
                     t.finished_at.or(t.started_at),
                     &pod.id,
                     termination(&pod.name, &c.name, t),
+                    ended(t),
+                    true,
                 );
             }
             if let ContainerState::Terminated(t) = &c.state {
@@ -69,6 +211,8 @@ pub fn derive(bundle: &EvidenceBundle, analysis: &Analysis) -> (Vec<Entry>, usiz
                     t.finished_at.or(t.started_at),
                     &pod.id,
                     termination(&pod.name, &c.name, t),
+                    ended(t),
+                    true,
                 );
             }
         }
@@ -77,25 +221,11 @@ pub fn derive(bundle: &EvidenceBundle, analysis: &Analysis) -> (Vec<Entry>, usiz
                 cond.last_transition,
                 &pod.id,
                 condition(&format!("Pod/{}", pod.name), cond),
+                format!("{} {}={}", short("Pod", &pod.name), cond.type_, cond.status),
+                false,
             );
         }
     }
-    for r in &bundle.rollouts {
-        for cond in &r.conditions {
-            let object = format!("{}/{}", r.object.kind, r.object.name);
-            push(cond.last_transition, &r.id, condition(&object, cond));
-        }
-    }
-    for line in decisive_logs(bundle, analysis) {
-        let source = line.pod.as_deref().unwrap_or("log");
-        push(line.time, &line.id, format!("{source}: {}", line.message));
-    }
-    entries
-        .sort_by(|a, b| (a.time, &a.evidence_id, &a.text).cmp(&(b.time, &b.evidence_id, &b.text)));
-    entries.dedup();
-    let left_out = entries.len().saturating_sub(MAX_ENTRIES);
-    entries.truncate(MAX_ENTRIES);
-    (entries, left_out)
 }
 
 /// The log lines worth showing: those the analysis cites, else error-level lines (at
@@ -181,29 +311,65 @@ pub fn escape_mermaid(text: &str) -> String {
     out
 }
 
-/// The mermaid `timeline` diagram: one section per day, one period per distinct time
-/// (several events at the same second share it).
+/// The summary diagram, a mermaid `timeline`: only the entries that tell the story, in
+/// at most [`DIAGRAM_PERIODS`] periods (neighbouring times merge) so that it stays
+/// readable in GitHub's column, each label short; the table below keeps every detail.
 pub fn mermaid(entries: &[Entry], redact: &dyn Fn(&str) -> String) -> String {
-    let mut out = String::from("timeline\n    title Incident timeline (UTC)\n");
+    let mut story: Vec<&Entry> = Vec::new();
+    for e in entries.iter().filter(|e| e.story) {
+        if !story.iter().any(|s| s.label == e.label) {
+            story.push(e);
+        }
+    }
+    if story.len() > DIAGRAM_ENTRIES {
+        // Keep the cited ones and the earliest of the rest, in time order.
+        let mut keep: Vec<&Entry> = story
+            .iter()
+            .copied()
+            .filter(|e| e.label.starts_with('★'))
+            .collect();
+        for e in &story {
+            if keep.len() >= DIAGRAM_ENTRIES {
+                break;
+            }
+            if !keep.iter().any(|k| std::ptr::eq(*k, *e)) {
+                keep.push(e);
+            }
+        }
+        keep.truncate(DIAGRAM_ENTRIES);
+        keep.sort_by_key(|e| e.time);
+        story = keep;
+    }
+    // Periods by minute, then merged down to the most the column holds.
+    let mut periods: Vec<(DateTime<Utc>, Vec<&Entry>)> = Vec::new();
+    for e in story {
+        let minute = e.time.format("%Y-%m-%d %H:%M").to_string();
+        match periods.last_mut() {
+            Some((t, items)) if t.format("%Y-%m-%d %H:%M").to_string() == minute => items.push(e),
+            _ => periods.push((e.time, vec![e])),
+        }
+    }
+    while periods.len() > DIAGRAM_PERIODS {
+        // Merge the two neighbours closest in time.
+        let closest = (0..periods.len() - 1)
+            .min_by_key(|&i| periods[i + 1].0 - periods[i].0)
+            .unwrap_or(0);
+        let (_, next) = periods.remove(closest + 1);
+        periods[closest].1.extend(next);
+    }
+    let mut out = String::from("timeline\n    title Incident summary (UTC), ★ cited\n");
     let mut day = String::new();
-    let mut i = 0;
-    while i < entries.len() {
-        let time = entries[i].time;
+    for (time, items) in &periods {
         let this_day = time.format("%Y-%m-%d").to_string();
         if this_day != day {
             let _ = writeln!(out, "    section {this_day}");
             day = this_day;
         }
         out.push_str("        ");
-        out.push_str(&escape_mermaid(&time.format("%H:%M:%S").to_string()));
-        while i < entries.len() && entries[i].time == time {
-            let e = &entries[i];
+        out.push_str(&escape_mermaid(&time.format("%H:%M").to_string()));
+        for e in items {
             out.push_str(" : ");
-            out.push_str(&escape_mermaid(&shorten(
-                &redact(&format!("{} ({})", e.text, e.evidence_id)),
-                120,
-            )));
-            i += 1;
+            out.push_str(&escape_mermaid(&shorten(&redact(&e.label), LABEL_CHARS)));
         }
         out.push('\n');
     }
@@ -231,32 +397,62 @@ mod tests {
         );
     }
 
+    fn entry(time: &str, id: &str, label: &str, story: bool) -> Entry {
+        Entry {
+            time: DateTime::parse_from_rfc3339(time)
+                .unwrap()
+                .with_timezone(&Utc),
+            evidence_id: id.into(),
+            text: format!("{label} in full"),
+            label: label.into(),
+            story,
+        }
+    }
+
     #[test]
-    fn events_at_the_same_second_share_one_period_and_days_get_sections() {
-        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    fn the_summary_keeps_the_story_in_a_few_periods_with_days_as_sections() {
         let entries = vec![
-            Entry {
-                time: t("2026-11-25T23:59:59Z"),
-                evidence_id: "event/1".into(),
-                text: "late: x".into(),
-            },
-            Entry {
-                time: t("2026-11-26T00:00:01Z"),
-                evidence_id: "event/2".into(),
-                text: "a".into(),
-            },
-            Entry {
-                time: t("2026-11-26T00:00:01Z"),
-                evidence_id: "log/3".into(),
-                text: "b".into(),
-            },
+            entry("2026-11-25T23:59:59Z", "event/1", "late: x", true),
+            entry("2026-11-26T00:00:01Z", "event/2", "a", true),
+            entry("2026-11-26T00:00:40Z", "log/3", "★ b", true),
+            entry(
+                "2026-11-26T00:01:00Z",
+                "event/4",
+                "Pulled pod …q7w4z",
+                false,
+            ),
         ];
         let text = mermaid(&entries, &|s| s.to_owned());
         assert_eq!(
             text,
-            "timeline\n    title Incident timeline (UTC)\n    section 2026-11-25\n        \
-             23#58;59#58;59 : late#58; x (event/1)\n    section 2026-11-26\n        \
-             00#58;00#58;01 : a (event/2) : b (log/3)\n"
+            "timeline\n    title Incident summary (UTC), ★ cited\n    section 2026-11-25\n        \
+             23#58;59 : late#58; x\n    section 2026-11-26\n        00#58;00 : a : ★ b\n"
+        );
+    }
+
+    #[test]
+    fn many_entries_merge_into_at_most_six_periods_and_twelve_labels() {
+        let entries: Vec<Entry> = (0..40)
+            .map(|i| {
+                entry(
+                    &format!("2026-11-26T0{}:{:02}:00Z", i / 10, (i % 10) * 5),
+                    &format!("event/{i}"),
+                    &if i == 33 {
+                        format!("★ cited {i}")
+                    } else {
+                        format!("entry {i}")
+                    },
+                    true,
+                )
+            })
+            .collect();
+        let text = mermaid(&entries, &|s| s.to_owned());
+        let periods = text.lines().filter(|l| l.starts_with("        ")).count();
+        assert!(periods <= DIAGRAM_PERIODS, "{text}");
+        assert_eq!(text.matches(" : ").count(), DIAGRAM_ENTRIES, "{text}");
+        assert!(
+            text.contains("★ cited 33"),
+            "the cited entry is kept: {text}"
         );
     }
 }

@@ -130,17 +130,35 @@ pub fn query(schema: &LogSchema, workload: &Workload, part: Part) -> Result<Stri
     for requirement in selector::parse(&workload.selector)? {
         filters.push(label_filter(&schema.label_prefix, &requirement));
     }
+    filters.push(part_filter(schema, part));
+    Ok(format!("{} | sort by (_time desc)", filters.join(" AND ")))
+}
+
+/// The query for one part of the logs of the named pods, newest first: for collectors
+/// that record pod names but no label fields (an OpenTelemetry collector without label
+/// extraction), the pods the Kubernetes API listed are found by name.
+pub fn pod_query(schema: &LogSchema, namespace: &str, pods: &[String], part: Part) -> String {
+    let names = pods.iter().map(|p| quote(p)).collect::<Vec<_>>().join(",");
+    format!(
+        "{}:={} AND {}:in({names}) AND {} | sort by (_time desc)",
+        quote(&schema.namespace),
+        quote(namespace),
+        quote(&schema.pod),
+        part_filter(schema, part)
+    )
+}
+
+fn part_filter(schema: &LogSchema, part: Part) -> String {
     let problems = format!(
         "({}:~{} OR _msg:~{})",
         quote(&schema.level),
         quote(PROBLEM_LEVELS),
         quote(PROBLEM_WORDS)
     );
-    filters.push(match part {
+    match part {
         Part::Problems => problems,
         Part::Rest => format!("NOT {problems}"),
-    });
-    Ok(format!("{} | sort by (_time desc)", filters.join(" AND ")))
+    }
 }
 
 fn label_filter(prefix: &str, requirement: &Requirement) -> String {
@@ -187,6 +205,21 @@ mod tests {
         );
         let rest = query(&LogSchema::vector(), &web(), Part::Rest).unwrap();
         assert!(rest.contains(" AND NOT (\"level\":~"), "{rest}");
+    }
+
+    #[test]
+    fn pod_queries_select_by_name_in_the_namespace() {
+        let pods = vec!["web-1".to_owned(), "web-\"2".to_owned()];
+        let q = pod_query(&LogSchema::otel(), "web-dev", &pods, Part::Problems);
+        assert!(
+            q.starts_with(
+                r#""k8s.namespace.name":="web-dev" AND "k8s.pod.name":in("web-1","web-\"2") AND ("severity":~"#
+            ),
+            "{q}"
+        );
+        assert!(!q.contains("k8s.pod.label."), "{q}");
+        let rest = pod_query(&LogSchema::otel(), "web-dev", &pods, Part::Rest);
+        assert!(rest.contains(" AND NOT (\"severity\":~"), "{rest}");
     }
 
     #[test]

@@ -270,6 +270,11 @@ pub struct ClusterEvidence {
     pub events: Vec<EventGroup>,
     /// Rollouts of the owning workloads.
     pub rollouts: Vec<RolloutStatus>,
+    /// The objects around the pods.
+    pub objects: crate::evidence::RelatedObjects,
+    /// Reads of related objects that failed (refused by RBAC, not served); the rest of
+    /// the evidence stands.
+    pub notes: Vec<String>,
     /// Items dropped by the caps.
     pub dropped_items: u64,
     /// Bytes dropped by the caps.
@@ -307,6 +312,22 @@ pub trait LogSource: Send + Sync + fmt::Debug {
         window: &Window,
         caps: &Caps,
     ) -> Result<Capped<LogLine>, SourceError>;
+
+    /// Log lines of the named pods in the namespace, errors and warnings first: for
+    /// records that carry the pod name but not the pod's labels. Sources that cannot
+    /// select by name say so.
+    async fn pod_logs(
+        &self,
+        namespace: &str,
+        pods: &[String],
+        window: &Window,
+        caps: &Caps,
+    ) -> Result<Capped<LogLine>, SourceError> {
+        let _ = (namespace, pods, window, caps);
+        Err(SourceError::unavailable(
+            "this log source cannot select lines by pod name",
+        ))
+    }
 }
 
 /// The k8sgpt port.

@@ -34,6 +34,21 @@ pub fn parse(selector: &str) -> Result<Vec<Requirement>, String> {
     Ok(out)
 }
 
+/// Whether `labels` satisfy every requirement, as the API server decides it.
+pub fn matches(
+    requirements: &[Requirement],
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    requirements.iter().all(|r| match r {
+        Requirement::Equals(k, v) => labels.get(k) == Some(v),
+        Requirement::NotEquals(k, v) => labels.get(k) != Some(v),
+        Requirement::In(k, vs) => labels.get(k).is_some_and(|l| vs.contains(l)),
+        Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|l| !vs.contains(l)),
+        Requirement::Exists(k) => labels.contains_key(k),
+        Requirement::NotExists(k) => !labels.contains_key(k),
+    })
+}
+
 fn split_top_level(selector: &str) -> Vec<&str> {
     let mut parts = Vec::new();
     let (mut depth, mut start) = (0i32, 0);
@@ -121,6 +136,24 @@ mod tests {
                 NotIn("z".into(), vec!["a".into()]),
             ]
         );
+    }
+
+    #[test]
+    fn matching_follows_the_api_servers_rules() {
+        let labels: std::collections::BTreeMap<String, String> = [("app", "web"), ("tier", "api")]
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        assert!(matches(
+            &parse("app=web,tier in (api,worker),!canary").unwrap(),
+            &labels
+        ));
+        assert!(matches(
+            &parse("env!=dev,env notin (dev)").unwrap(),
+            &labels
+        ));
+        assert!(!matches(&parse("app=web,canary").unwrap(), &labels));
+        assert!(!matches(&parse("tier notin (api)").unwrap(), &labels));
     }
 
     #[test]

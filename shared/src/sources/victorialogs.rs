@@ -126,6 +126,27 @@ impl LogSource for VictoriaLogs {
         }
         Ok(collector.kept)
     }
+
+    async fn pod_logs(
+        &self,
+        namespace: &str,
+        pods: &[String],
+        window: &Window,
+        caps: &Caps,
+    ) -> Result<Capped<LogLine>, SourceError> {
+        let mut collector = LineCollector::new(&self.schema, *caps);
+        if pods.is_empty() {
+            return Ok(collector.kept);
+        }
+        for part in [Part::Problems, Part::Rest] {
+            let query = logsql::pod_query(&self.schema, namespace, pods, part);
+            self.run(&query, window, caps, &mut collector).await?;
+            if collector.full {
+                break;
+            }
+        }
+        Ok(collector.kept)
+    }
 }
 
 /// Turns JSON-lines chunks into capped [`LogLine`]s. Holds at most one partial line of

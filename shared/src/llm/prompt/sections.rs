@@ -51,6 +51,7 @@ pub(super) fn header(b: &EvidenceBundle) -> String {
             SourceState::Unavailable => "unavailable",
             SourceState::Failed => "failed",
             SourceState::Timeout => "timed out",
+            SourceState::Empty => "empty",
         };
         let _ = write!(out, "Source {name}: {state}, {} items", s.items);
         if s.dropped_items > 0 {
@@ -253,8 +254,14 @@ fn rollouts(b: &EvidenceBundle) -> Section {
             }
             s
         })
+        .chain(super::objects::lines(b))
         .collect();
-    simple("Rollouts", 0.05, items, "rollouts")
+    simple(
+        "Rollouts, revisions and related objects",
+        0.05,
+        items,
+        "rollouts",
+    )
 }
 
 fn findings(b: &EvidenceBundle) -> Section {
@@ -373,13 +380,18 @@ fn min_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTim
     }
 }
 
+/// Decisive lines (a name that does not resolve, a refused host:port, a missing key)
+/// first, then errors, warnings and the rest.
 fn severity(l: &LogLine) -> u8 {
+    if crate::analyzers::signatures::is_decisive(&l.message) {
+        return 0;
+    }
     let level = l.level.as_deref().unwrap_or("").to_ascii_lowercase();
     if matches!(
         level.as_str(),
         "error" | "err" | "fatal" | "critical" | "crit" | "panic" | "emerg" | "alert"
     ) {
-        return 0;
+        return 1;
     }
     let m = l.message.to_ascii_lowercase();
     if level.is_empty()
@@ -387,12 +399,12 @@ fn severity(l: &LogLine) -> u8 {
             .iter()
             .any(|w| m.contains(w))
     {
-        return 0;
-    }
-    if matches!(level.as_str(), "warn" | "warning") || (level.is_empty() && m.contains("warn")) {
         return 1;
     }
-    2
+    if matches!(level.as_str(), "warn" | "warning") || (level.is_empty() && m.contains("warn")) {
+        return 2;
+    }
+    3
 }
 
 /// The message with digit runs folded, so `took 12ms` and `took 15ms` collapse.

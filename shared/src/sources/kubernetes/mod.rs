@@ -2,7 +2,9 @@
 //! owners' rollouts, the events of all of them, and, when no log source exists, the
 //! previous logs of crashed containers.
 
+mod around;
 mod convert;
+mod revisions;
 
 use std::collections::BTreeSet;
 
@@ -137,8 +139,9 @@ impl Cluster for KubeCluster {
         kept.sort_by_key(|p| (!convert::unhealthy(p), p.name.clone()));
         out.dropped_items += kept.len().saturating_sub(caps.pods) as u64;
         kept.truncate(caps.pods);
+        let kept_raw = raw_of(pods.items, &kept);
 
-        let mut owners = self.owners(ns, &kept, sets.items).await?;
+        let mut owners = self.owners(ns, &kept, sets.items.clone()).await?;
         for d in &deployments.items {
             owners.insert(ObjectRef {
                 kind: "Deployment".into(),
@@ -151,6 +154,17 @@ impl Cluster for KubeCluster {
                 name: s.metadata.name.clone().unwrap_or_default(),
             });
         }
+
+        let known = around::Known {
+            ns,
+            selector: &workload.selector,
+            pods: &kept_raw,
+            owners: &owners,
+            sets: &sets.items,
+            deployments: &deployments.items,
+            stateful: &stateful.items,
+        };
+        (out.objects, out.notes) = Box::pin(around::collect(self, &known)).await;
 
         out.rollouts = self
             .rollouts(
@@ -181,6 +195,16 @@ impl Cluster for KubeCluster {
         out.pods = kept;
         Ok(out)
     }
+}
+
+/// The API objects of the pods that were kept.
+fn raw_of(pods: Vec<Pod>, kept: &[crate::evidence::PodEvidence]) -> Vec<Pod> {
+    pods.into_iter()
+        .filter(|p| {
+            kept.iter()
+                .any(|k| p.metadata.name.as_deref() == Some(k.name.as_str()))
+        })
+        .collect()
 }
 
 impl KubeCluster {
