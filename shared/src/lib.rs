@@ -24,6 +24,7 @@ pub mod audit;
 pub mod clock;
 pub mod collect;
 pub mod config;
+pub mod entity;
 pub mod error;
 pub mod evidence;
 pub mod identity;

@@ -1,5 +1,5 @@
-//! `policy-check`: a Lambda (decision API, chain step, Kubernetes webhook), or
-//! `--event FILE` locally.
+//! `policy-check`: a Lambda (decision API, chain step, Kubernetes webhook),
+//! `--event FILE` locally, or `--listen [ADDR]` as a local HTTP server.
 
 use std::process::ExitCode;
 
@@ -8,6 +8,10 @@ use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(addr) = policy_check::listen::requested(&args) {
+        return policy_check::listen::main(addr).await;
+    }
     let context = async { Config::from_env(&ProcessEnv).and_then(Context::new) };
     shared::invoke::serve("policy-check", context, |ctx, input| async move {
         handle(&ctx, input).await
