@@ -561,3 +561,45 @@ async fn listen_serves_decisions_and_reviews_over_real_http() {
     );
     server.abort();
 }
+
+#[tokio::test]
+async fn the_shipped_webhook_example_denies_listing_another_teams_pods() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/webhook");
+    let policy = std::fs::read_to_string(format!("{dir}/policy.yaml")).unwrap();
+    let h = Harness::with_policy("example", &policy);
+    let review: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/review-list-pods.json")).unwrap(),
+    )
+    .unwrap();
+    let status = &h.call(review).await["status"];
+    assert_eq!(
+        (status["allowed"].as_bool(), status["denied"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert!(
+        status["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("aiops: not_owner (owner group:default/team-cart, audit ")
+    );
+    let records = h.audit.records();
+    assert_eq!(
+        (
+            records[0]["decision"].as_str(),
+            records[0]["reason"].as_str()
+        ),
+        (Some("deny"), Some("not_owner"))
+    );
+    let kubeconfig = std::fs::read_to_string(format!("{dir}/webhook-kubeconfig.yaml")).unwrap();
+    assert!(kubeconfig.contains("server: http://127.0.0.1:8080/"));
+    let flags = std::fs::read_to_string(format!("{dir}/kube-apiserver.flags")).unwrap();
+    for flag in [
+        "--authorization-mode=Node,Webhook,RBAC",
+        "--authorization-webhook-config-file=",
+        "--authorization-webhook-version=v1",
+        "--authorization-webhook-cache-authorized-ttl=",
+        "--authorization-webhook-cache-unauthorized-ttl=",
+    ] {
+        assert!(flags.contains(flag), "{flag}");
+    }
+}
