@@ -9,6 +9,7 @@ use shared::Classify;
 use shared::audit::{AuditConfig, AuditLogger, Console};
 use shared::clock::{SharedClock, SystemClock};
 use shared::config::{ConfigError, Env};
+use shared::entity::Namespace;
 use shared::error::ErrorKind;
 use shared::policy::{AccessError, AccessRequest, Action, Authorizer, Credential};
 use shared::redact::Redactor;
@@ -86,6 +87,13 @@ pub async fn run(
     stdout: &mut dyn Write,
 ) -> Result<(), Error> {
     let Command::Check(check) = &args.command;
+    let namespace =
+        Namespace::parse(&check.namespace).map_err(|_| AccessError::InvalidRequest {
+            field: "--namespace",
+            expected: "a Kubernetes namespace name: lowercase letters, digits and '-', \
+                       starting and ending with a letter or digit, at most 63 characters"
+                .into(),
+        })?;
     let clock: SharedClock = Arc::new(SystemClock);
     let mut audit_config = AuditConfig::from_env(env)?;
     let redactor = Arc::new(Redactor::from_env(env)?);
@@ -111,7 +119,7 @@ pub async fn run(
     let request = AccessRequest {
         credential: Credential::Token(token),
         cluster: check.cluster.clone(),
-        namespace: check.namespace.clone(),
+        namespace,
         action: check.action,
         request_id: None,
     };

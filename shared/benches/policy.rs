@@ -51,7 +51,7 @@ async fn run() {
         .unwrap(),
         serde_json::from_value(
             json!({"issuer": "https://z", "jwks_file": jwks("z.json", rsa.jwk()),
-                                      "audience": "aiops", "kind": "zitadel"}),
+                                      "audience": "aiops", "kind": "zitadel", "org_ids": ["1"]}),
         )
         .unwrap(),
     ];
@@ -89,7 +89,7 @@ async fn run() {
     let z = |i: usize| {
         rsa.token(
             &json!({"iss": "https://z", "aud": "aiops", "sub": "1", "preferred_username": "jane",
-        "urn:zitadel:iam:org:project:roles": {"team-checkout": {}}, "exp": NOW + 3600, "jti": i}),
+        "urn:zitadel:iam:org:project:roles": {"team-checkout": {"1": "acme.example"}}, "exp": NOW + 3600, "jti": i}),
         )
     };
 
@@ -113,7 +113,7 @@ async fn measure(authz: &Authorizer, name: &str, tokens: &[String]) {
     let mut request = AccessRequest {
         credential: Credential::Token(String::new()),
         cluster: Some("prod-eu1".into()),
-        namespace: "team-checkout-prod".into(),
+        namespace: shared::entity::Namespace::parse("team-checkout-prod").unwrap(),
         action: Action::Read,
         request_id: None,
     };

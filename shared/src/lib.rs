@@ -29,6 +29,7 @@ pub mod chain;
 pub mod clock;
 pub mod collect;
 pub mod config;
+pub mod entity;
 pub mod error;
 pub mod evidence;
 pub mod identity;

@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use shared::entity::Namespace;
 use shared::policy::{AccessError, Action};
 
 use crate::{Context, DecisionRequest, Error, sar};
@@ -105,7 +106,7 @@ impl HttpResponse {
 struct UrlRequest {
     #[serde(default)]
     cluster: Option<String>,
-    namespace: String,
+    namespace: Namespace,
     #[serde(default)]
     action: Option<Action>,
 }
@@ -140,7 +141,10 @@ pub async fn handle(ctx: &Context, event: HttpEvent) -> HttpResponse {
             );
         }
         return match serde_json::from_value::<sar::SubjectAccessReview>(body) {
-            Ok(review) => HttpResponse::json(200, &sar::handle(ctx, review, cluster).await),
+            Ok(review) => {
+                let id = event.request_context.request_id.clone();
+                HttpResponse::json(200, &sar::handle(ctx, review, cluster, id).await)
+            }
             Err(e) => HttpResponse::error(400, &format!("SubjectAccessReview: {e}")),
         };
     }

@@ -9,6 +9,7 @@
 //! Every decision is one audit record (`aiops.namespace-access`).
 
 pub mod http;
+pub mod listen;
 pub mod sar;
 pub mod step;
 
@@ -19,6 +20,7 @@ use serde_json::Value;
 use shared::audit::{AuditConfig, AuditLogger};
 use shared::clock::{SharedClock, SystemClock};
 use shared::config::{ConfigError, Env};
+use shared::entity::Namespace;
 use shared::error::{Classify, ErrorKind};
 use shared::identity::{IdentityConfig, Principal, Verifier};
 use shared::policy::{
@@ -129,8 +131,8 @@ pub struct DecisionRequest {
     /// The cluster.
     #[serde(default)]
     pub cluster: Option<String>,
-    /// The namespace.
-    pub namespace: String,
+    /// The namespace (a Kubernetes namespace name).
+    pub namespace: Namespace,
     /// `read` (default), `write` or `exec`.
     #[serde(default = "read")]
     pub action: Action,
@@ -223,7 +225,7 @@ pub async fn handle(ctx: &Context, input: Input) -> Result<Output, Error> {
     let output = match input {
         Input::Decision(request) => Output::Decision(decide(ctx, request, None).await?),
         Input::Http(event) => Output::Http(http::handle(ctx, event).await),
-        Input::Review(review) => Output::Review(sar::handle(ctx, review, None).await),
+        Input::Review(review) => Output::Review(sar::handle(ctx, review, None, None).await),
     };
     // A frozen Lambda sends nothing: deliver the audit records before answering.
     ctx.authorizer.audit().flush().await;

@@ -1,6 +1,5 @@
 //! `policy-check`: a Lambda (decision API, the state machine's chain step, Kubernetes
-//! webhook), or
-//! `--event FILE` locally.
+//! webhook), `--event FILE` locally, or `--listen [ADDR]` as a local HTTP server.
 
 use std::process::ExitCode;
 
@@ -9,6 +8,10 @@ use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(addr) = policy_check::listen::requested(&args) {
+        return policy_check::listen::main(addr).await;
+    }
     let context = async { Config::from_env(&ProcessEnv).and_then(Context::new) };
     Box::pin(shared::chain::lambda::serve(
         shared::chain::Step::PolicyCheck,

@@ -2,17 +2,35 @@
 //!
 //! A cluster started with `--authorization-webhook-config-file` asks us about every
 //! request, so kubectl and Backstage's Kubernetes plugin meet the same namespace policy
-//! and leave the same audit records. We answer only namespaced requests of ordinary
-//! users; for the rest (cluster-scoped, non-resource, `system:` users, verbs outside the
-//! map) we have no opinion and RBAC decides.
+//! and leave the same audit records. We judge namespaced requests of ordinary users;
+//! for the rest (cluster-scoped, non-resource, `system:` users and service accounts,
+//! verbs outside the map) we have no opinion and RBAC decides.
+//!
+//! Actions: `get`/`list`/`watch` are `read`; `create`/`update`/`patch`/`delete`/
+//! `deletecollection` are `write`; whatever gives a shell or a tunnel is `exec` whatever
+//! the verb (`pods/exec`, `pods/attach`, `pods/portforward`, `pods/proxy`,
+//! `pods/ephemeralcontainers`, `services/proxy`, `nodes/proxy`); and so is whatever
+//! hands out more power than the caller holds: creating `serviceaccounts/token`, and
+//! the verbs `impersonate`, `bind` and `escalate`.
+//!
+//! Service accounts (`system:serviceaccount:<ns>:<name>`) get no opinion: they are
+//! workloads and controllers whose rights the namespace's own RBAC grants, and the
+//! namespace policy is about people and their Backstage groups. A person who wants to
+//! act as a service account must create a token for it or impersonate it, and both of
+//! those are judged as `exec` in the account's namespace.
 //!
 //! Users map to principals: `jane` → `user:default/jane`, group `team-checkout` →
 //! `group:default/team-checkout`; names that are entity refs already stay as they are;
 //! `system:` groups are dropped. A user whose name cannot be an entity name
 //! (`jane@example.com`) gets no opinion rather than a guess.
+//!
+//! When a review cannot be evaluated, a strict policy denies it (fail closed, said in
+//! the reason, and audited); a non-strict one keeps no opinion.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::audit::{AuditEvent, Decision as AuditDecision, Severity};
+use shared::entity::{EntityRef, Namespace};
 use shared::identity::Principal;
 use shared::policy::{AccessRequest, Action, Credential};
 
@@ -102,27 +120,48 @@ pub enum Question {
         /// Who.
         principal: Principal,
         /// Where.
-        namespace: String,
+        namespace: Namespace,
         /// What for.
         action: Action,
+    },
+    /// A request we should judge but cannot: the namespace is not a valid name.
+    Unanswerable {
+        /// Who, when known.
+        principal: Principal,
+        /// What went wrong.
+        error: String,
     },
     /// Not ours to judge; RBAC decides.
     NoOpinion(&'static str),
 }
 
+/// Subresources that give a shell into, or a tunnel to, a workload.
+fn is_interactive(resource: &str, subresource: &str) -> bool {
+    matches!(
+        (resource, subresource),
+        (
+            "pods",
+            "exec" | "attach" | "portforward" | "proxy" | "ephemeralcontainers"
+        ) | ("services" | "nodes", "proxy")
+    )
+}
+
 /// Maps the verb (and subresource) to a policy action.
 pub fn action(attrs: &ResourceAttributes) -> Option<Action> {
-    let interactive = matches!(
-        attrs.subresource.as_deref(),
-        Some("exec" | "attach" | "portforward")
-    );
-    if attrs.resource == "pods" && interactive {
+    let subresource = attrs.subresource.as_deref().unwrap_or_default();
+    if is_interactive(&attrs.resource, subresource) {
         // kubectl exec over websockets uses `get`; the subresource is what matters.
         return Some(Action::Exec);
     }
-    match attrs.verb.as_str() {
-        "get" | "list" | "watch" => Some(Action::Read),
-        "create" | "update" | "patch" | "delete" | "deletecollection" => Some(Action::Write),
+    match (attrs.verb.as_str(), attrs.resource.as_str(), subresource) {
+        // Each of these hands out more power than the caller holds.
+        ("impersonate" | "bind" | "escalate", _, _) | ("create", "serviceaccounts", "token") => {
+            Some(Action::Exec)
+        }
+        ("get" | "list" | "watch", _, _) => Some(Action::Read),
+        ("create" | "update" | "patch" | "delete" | "deletecollection", _, _) => {
+            Some(Action::Write)
+        }
         _ => None,
     }
 }
@@ -132,13 +171,16 @@ pub fn question(spec: &Spec) -> Question {
     let Some(user) = spec.user.as_deref().filter(|u| !u.is_empty()) else {
         return Question::NoOpinion("no user");
     };
+    if user.starts_with("system:serviceaccount:") {
+        return Question::NoOpinion("service account");
+    }
     if user.starts_with("system:") {
         return Question::NoOpinion("system user");
     }
     let (Some(attrs), None) = (&spec.resource_attributes, &spec.non_resource_attributes) else {
         return Question::NoOpinion("not a resource request");
     };
-    let Some(namespace) = attrs.namespace.clone().filter(|n| !n.is_empty()) else {
+    let Some(namespace) = attrs.namespace.as_deref().filter(|n| !n.is_empty()) else {
         return Question::NoOpinion("cluster-scoped request");
     };
     let Some(action) = action(attrs) else {
@@ -153,54 +195,101 @@ pub fn question(spec: &Spec) -> Question {
         .filter(|g| !g.starts_with("system:"))
         .filter_map(|g| to_ref("group", g))
         .collect();
-    Question::Ask {
-        principal: Principal { user, groups },
-        namespace,
-        action,
+    let principal = Principal { user, groups };
+    match Namespace::parse(namespace) {
+        Ok(namespace) => Question::Ask {
+            principal,
+            namespace,
+            action,
+        },
+        Err(e) => Question::Unanswerable {
+            principal,
+            error: format!("resourceAttributes.namespace: {e}"),
+        },
     }
 }
 
-/// `jane` → `user:default/jane`; `user:team/jane` stays.
-fn to_ref(kind: &str, name: &str) -> Option<String> {
-    let is_name = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    };
-    match name.split_once(':') {
-        Some((k, rest)) if k.eq_ignore_ascii_case(kind) => {
-            let (ns, n) = rest.split_once('/')?;
-            (is_name(ns) && is_name(n)).then(|| name.to_ascii_lowercase())
-        }
-        Some(_) => None,
-        None => is_name(name).then(|| format!("{kind}:default/{}", name.to_ascii_lowercase())),
+/// `jane` → `user:default/jane`; `user:team/jane` stays; `oidc:jane` or
+/// `jane@example.com` cannot be one.
+fn to_ref(kind: &str, name: &str) -> Option<EntityRef> {
+    EntityRef::parse_of_kind(name, kind)
+        .ok()
+        .map(|r| r.lowercased())
+}
+
+fn no_opinion(why: &str) -> Status {
+    Status {
+        allowed: false,
+        denied: false,
+        reason: format!("aiops: no opinion ({why})"),
+        evaluation_error: None,
     }
 }
 
-/// Answers a review; every decision is audited by the authorizer.
+/// Strict policies fail closed: an unanswerable review is a denial, audited like any
+/// other; otherwise RBAC decides.
+fn unanswerable(
+    ctx: &Context,
+    principal: &Principal,
+    cluster: Option<&str>,
+    request_id: Option<String>,
+    error: String,
+) -> Status {
+    if !ctx.authorizer.policy().strict {
+        return Status {
+            evaluation_error: Some(error),
+            ..no_opinion("the review could not be evaluated")
+        };
+    }
+    let mut event = AuditEvent::new("namespace-access")
+        .actor(principal.user.to_string())
+        .severity(Severity::High)
+        .decision(AuditDecision::Deny)
+        .reason("evaluation_error")
+        .meta("detail", error.clone())
+        .meta("strict", true);
+    if let Some(cluster) = cluster {
+        event = event.cluster(cluster);
+    }
+    if let Some(id) = request_id {
+        event = event.request_id(id);
+    }
+    let audit_id = ctx.authorizer.audit().record(event);
+    Status {
+        allowed: false,
+        denied: true,
+        reason: format!(
+            "aiops: denied, the review could not be evaluated and the policy is strict (fail closed; audit {audit_id})"
+        ),
+        evaluation_error: Some(error),
+    }
+}
+
+/// Answers a review; every decision is audited (with `request_id` when the transport
+/// gave one).
 pub async fn handle(
     ctx: &Context,
     review: SubjectAccessReview,
     cluster: Option<String>,
+    request_id: Option<String>,
 ) -> ReviewResponse {
+    let cluster = cluster.or_else(|| ctx.cluster.clone());
     let status = match question(&review.spec) {
-        Question::NoOpinion(why) => Status {
-            allowed: false,
-            denied: false,
-            reason: format!("aiops: no opinion ({why})"),
-            evaluation_error: None,
-        },
+        Question::NoOpinion(why) => no_opinion(why),
+        Question::Unanswerable { principal, error } => {
+            unanswerable(ctx, &principal, cluster.as_deref(), request_id, error)
+        }
         Question::Ask {
             principal,
             namespace,
             action,
         } => {
             let request = AccessRequest {
-                credential: Credential::Principal(principal),
-                cluster: cluster.or_else(|| ctx.cluster.clone()),
+                credential: Credential::Principal(principal.clone()),
+                cluster: cluster.clone(),
                 namespace,
                 action,
-                request_id: None,
+                request_id: request_id.clone(),
             };
             match ctx.authorizer.check(&request).await {
                 Ok(d) => Status {
@@ -214,12 +303,13 @@ pub async fn handle(
                     },
                     evaluation_error: None,
                 },
-                Err(e) => Status {
-                    allowed: false,
-                    denied: false,
-                    reason: "aiops: no opinion (the review could not be evaluated)".into(),
-                    evaluation_error: Some(e.to_string()),
-                },
+                Err(e) => unanswerable(
+                    ctx,
+                    &principal,
+                    cluster.as_deref(),
+                    request_id,
+                    e.to_string(),
+                ),
             }
         }
     };
@@ -244,7 +334,7 @@ mod tests {
     }
 
     #[test]
-    fn verbs_and_interactive_subresources_map_to_actions() {
+    fn verbs_map_to_read_and_write() {
         for verb in ["get", "list", "watch"] {
             assert_eq!(
                 action(&attrs(verb, "pods", None)),
@@ -264,44 +354,114 @@ mod tests {
                 "{verb}"
             );
         }
-        for sub in ["exec", "attach", "portforward"] {
-            assert_eq!(
-                action(&attrs("create", "pods", Some(sub))),
-                Some(Action::Exec),
-                "{sub}"
-            );
-            assert_eq!(
-                action(&attrs("get", "pods", Some(sub))),
-                Some(Action::Exec),
-                "{sub}"
-            );
+        assert_eq!(
+            action(&attrs("get", "serviceaccounts", Some("token"))),
+            Some(Action::Read)
+        );
+        assert_eq!(
+            action(&attrs("approve", "certificatesigningrequests", None)),
+            None
+        );
+    }
+
+    #[test]
+    fn every_shell_or_tunnel_subresource_is_exec_whatever_the_verb() {
+        let interactive = [
+            ("pods", "exec"),
+            ("pods", "attach"),
+            ("pods", "portforward"),
+            ("pods", "proxy"),
+            ("pods", "ephemeralcontainers"),
+            ("services", "proxy"),
+            ("nodes", "proxy"),
+        ];
+        for (resource, sub) in interactive {
+            for verb in ["get", "create", "update", "patch"] {
+                assert_eq!(
+                    action(&attrs(verb, resource, Some(sub))),
+                    Some(Action::Exec),
+                    "{verb} {resource}/{sub}"
+                );
+            }
         }
-        assert_eq!(action(&attrs("impersonate", "users", None)), None);
-        assert_eq!(action(&attrs("escalate", "roles", None)), None);
+        assert_eq!(action(&attrs("get", "services", None)), Some(Action::Read));
+        assert_eq!(
+            action(&attrs("get", "pods", Some("status"))),
+            Some(Action::Read)
+        );
+    }
+
+    #[test]
+    fn verbs_that_hand_out_power_are_judged_as_exec() {
+        assert_eq!(
+            action(&attrs("create", "serviceaccounts", Some("token"))),
+            Some(Action::Exec)
+        );
+        assert_eq!(
+            action(&attrs("impersonate", "serviceaccounts", None)),
+            Some(Action::Exec)
+        );
+        assert_eq!(
+            action(&attrs("impersonate", "users", None)),
+            Some(Action::Exec)
+        );
+        assert_eq!(action(&attrs("bind", "roles", None)), Some(Action::Exec));
+        assert_eq!(
+            action(&attrs("escalate", "roles", None)),
+            Some(Action::Exec)
+        );
     }
 
     #[test]
     fn kubernetes_names_become_entity_refs_or_no_opinion() {
-        assert_eq!(to_ref("user", "Jane").as_deref(), Some("user:default/jane"));
+        let r = |kind, name| to_ref(kind, name).map(|r| r.to_string());
+        assert_eq!(r("user", "Jane").as_deref(), Some("user:default/jane"));
         assert_eq!(
-            to_ref("user", "user:team-a/jane").as_deref(),
+            r("user", "user:team-a/jane").as_deref(),
             Some("user:team-a/jane")
         );
         assert_eq!(
-            to_ref("group", "team-checkout").as_deref(),
+            r("group", "team-checkout").as_deref(),
             Some("group:default/team-checkout")
         );
-        assert_eq!(to_ref("user", "jane@example.com"), None);
-        assert_eq!(to_ref("user", "oidc:jane"), None);
-        let spec = Spec {
+        assert_eq!(r("user", "jane@example.com"), None);
+        assert_eq!(r("user", "oidc:jane"), None);
+        let spec = |user: &str| Spec {
             resource_attributes: Some(attrs("get", "pods", None)),
             non_resource_attributes: None,
-            user: Some("jane@example.com".into()),
+            user: Some(user.into()),
             groups: vec![],
         };
         assert_eq!(
-            question(&spec),
+            question(&spec("jane@example.com")),
             Question::NoOpinion("user name is not an entity name")
+        );
+        assert_eq!(
+            question(&spec("system:serviceaccount:team-a-dev:deployer")),
+            Question::NoOpinion("service account")
+        );
+        assert_eq!(
+            question(&spec("system:kube-controller-manager")),
+            Question::NoOpinion("system user")
+        );
+    }
+
+    #[test]
+    fn an_invalid_namespace_makes_the_review_unanswerable() {
+        let mut a = attrs("get", "pods", None);
+        a.namespace = Some("Not_A_Namespace".into());
+        let spec = Spec {
+            resource_attributes: Some(a),
+            non_resource_attributes: None,
+            user: Some("jane".into()),
+            groups: vec![],
+        };
+        let Question::Unanswerable { error, .. } = question(&spec) else {
+            panic!("expected an unanswerable review")
+        };
+        assert!(
+            error.starts_with("resourceAttributes.namespace:"),
+            "{error}"
         );
     }
 }

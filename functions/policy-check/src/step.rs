@@ -5,6 +5,7 @@
 use serde_json::json;
 use shared::audit::{AuditEvent, Decision as AuditDecision, Severity};
 use shared::chain::{ChainState, StepFailure, StepOutput};
+use shared::entity::Namespace;
 use shared::policy::Action;
 
 use crate::{Context, DecisionRequest, decide};
@@ -12,11 +13,16 @@ use crate::{Context, DecisionRequest, decide};
 /// Decides for the run and records the audit record before returning.
 pub async fn run(ctx: &Context, state: &ChainState) -> Result<StepOutput, StepFailure> {
     let outcome = if let Some(principal) = &state.principal {
+        let namespace = Namespace::parse(&state.namespace).map_err(|e| {
+            StepFailure::invalid(format!(
+                "request.namespace: expected a Kubernetes namespace name ({e})"
+            ))
+        })?;
         let request = DecisionRequest {
             token: None,
             principal: Some(principal.clone()),
             cluster: Some(state.cluster.clone()),
-            namespace: state.namespace.clone(),
+            namespace,
             action: Action::Read,
         };
         decide(ctx, request, Some(state.run_id.clone()))

@@ -18,7 +18,17 @@ use testkit::EcKey;
 
 const NOW: i64 = 1_795_651_200;
 const ISS: &str = "https://backstage.example/api/auth";
-const WEBHOOK_TOKEN: &str = "webhook-secret-for-tests";
+/// The webhook's bearer token, made per run.
+fn webhook_token() -> String {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN
+        .get_or_init(|| {
+            (0..32)
+                .map(|_| fastrand::alphanumeric())
+                .collect::<String>()
+        })
+        .clone()
+}
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -44,7 +54,7 @@ impl Capture {
 }
 
 struct Harness {
-    ctx: Context,
+    ctx: Arc<Context>,
     audit: Capture,
     key: EcKey,
     _dir: tempfile_dir::Dir,
@@ -71,6 +81,10 @@ mod tempfile_dir {
 
 impl Harness {
     fn new(name: &str) -> Self {
+        Self::with_policy(name, "environments:\n  prod: {actions: [read, write]}\n")
+    }
+
+    fn with_policy(name: &str, policy: &str) -> Self {
         let key = EcKey::generate("k1");
         let dir = tempfile_dir::Dir::new(name);
         let jwks = dir.0.join("jwks.json");
@@ -96,13 +110,12 @@ impl Harness {
             clock.clone(),
         );
         let verifier = Arc::new(Verifier::new(&identity, clock).unwrap());
-        let policy =
-            Policy::parse("environments:\n  prod: {actions: [read, write]}\n", "test").unwrap();
+        let policy = Policy::parse(policy, "test").unwrap();
         let authorizer = Authorizer::new(verifier, Arc::new(policy), Arc::new(NoLabels), logger);
         let ctx =
-            Context::with_authorizer(authorizer, Some(WEBHOOK_TOKEN), Some("prod-eu1".into()));
+            Context::with_authorizer(authorizer, Some(&webhook_token()), Some("prod-eu1".into()));
         Self {
-            ctx,
+            ctx: Arc::new(ctx),
             audit,
             key,
             _dir: dir,
@@ -284,7 +297,17 @@ async fn subject_access_reviews_allow_deny_map_exec_and_stay_out_of_the_rest() {
         ),
         (
             "unmapped verbs",
-            sar("jane", &["team-checkout"], &pods("impersonate", None)),
+            sar("jane", &["team-checkout"], &pods("approve", None)),
+            false,
+            false,
+        ),
+        (
+            "service accounts",
+            sar(
+                "system:serviceaccount:team-checkout-prod:deployer",
+                &["system:serviceaccounts"],
+                &pods("delete", None),
+            ),
             false,
             false,
         ),
@@ -320,6 +343,128 @@ async fn subject_access_reviews_allow_deny_map_exec_and_stay_out_of_the_rest() {
 }
 
 #[tokio::test]
+async fn debug_tokens_impersonation_and_bindings_are_judged_as_exec() {
+    let h = Harness::new("sar-exec");
+    let pods = |verb: &str, sub: Option<&str>| json!({"namespace": "team-checkout-prod", "verb": verb, "resource": "pods", "subresource": sub});
+    let cases = [
+        (
+            "kubectl debug is exec",
+            sar(
+                "jane",
+                &["team-checkout"],
+                &pods("patch", Some("ephemeralcontainers")),
+            ),
+            false,
+            true,
+        ),
+        (
+            "a service account token is exec",
+            sar(
+                "jane",
+                &["team-checkout"],
+                &json!({"namespace": "team-checkout-dev", "verb": "create", "resource": "serviceaccounts", "subresource": "token"}),
+            ),
+            true,
+            true,
+        ),
+        (
+            "impersonation is judged",
+            sar(
+                "jane",
+                &["team-checkout"],
+                &json!({"namespace": "team-checkout-prod", "verb": "impersonate", "resource": "serviceaccounts"}),
+            ),
+            false,
+            true,
+        ),
+        (
+            "binding a role in someone else's namespace",
+            sar(
+                "mallory",
+                &["team-cart"],
+                &json!({"namespace": "team-checkout-dev", "verb": "bind", "resource": "roles"}),
+            ),
+            false,
+            true,
+        ),
+    ];
+    for (name, review, allowed, has_opinion) in cases {
+        let status = &h.call(review).await["status"];
+        assert_eq!(status["allowed"], allowed, "{name}: {status}");
+        assert_eq!(
+            status["denied"],
+            has_opinion && !allowed,
+            "{name}: {status}"
+        );
+    }
+    let records = h.audit.records();
+    let judged: Vec<_> = records
+        .iter()
+        .map(|r| {
+            (
+                r["reason"].as_str().unwrap(),
+                r["meta"]["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        judged,
+        vec![
+            ("action_not_allowed", "exec"),
+            ("owner", "exec"),
+            ("action_not_allowed", "exec"),
+            ("not_owner", "exec"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_unanswerable_review_is_denied_when_strict_and_left_to_rbac_otherwise() {
+    let review = sar(
+        "jane",
+        &["team-checkout"],
+        &json!({"namespace": "Not_A_Namespace", "verb": "get", "resource": "pods"}),
+    );
+    let strict = Harness::new("sar-strict");
+    let answer = strict.call(review.clone()).await;
+    let status = &answer["status"];
+    assert_eq!(
+        (status["allowed"].as_bool(), status["denied"].as_bool()),
+        (Some(false), Some(true)),
+        "{status}"
+    );
+    let reason = status["reason"].as_str().unwrap();
+    assert!(reason.contains("fail closed"), "{reason}");
+    assert!(
+        status["evaluationError"]
+            .as_str()
+            .unwrap()
+            .starts_with("resourceAttributes.namespace:")
+    );
+    let records = strict.audit.records();
+    assert_eq!(records.len(), 1, "the denial is audited");
+    assert_eq!(
+        (
+            records[0]["decision"].as_str(),
+            records[0]["reason"].as_str()
+        ),
+        (Some("deny"), Some("evaluation_error"))
+    );
+    assert!(reason.contains(records[0]["audit_id"].as_str().unwrap()));
+
+    let lax = Harness::with_policy("sar-lax", "strict: false\n");
+    let answer = lax.call(review).await;
+    let status = &answer["status"];
+    assert_eq!(
+        (status["allowed"].as_bool(), status["denied"].as_bool()),
+        (Some(false), Some(false)),
+        "no opinion: {status}"
+    );
+    assert!(status["evaluationError"].is_string());
+    assert!(lax.audit.records().is_empty());
+}
+
+#[tokio::test]
 async fn a_review_over_the_function_url_needs_the_webhook_token() {
     let h = Harness::new("sar-url");
     let review = sar(
@@ -330,10 +475,131 @@ async fn a_review_over_the_function_url_needs_the_webhook_token() {
     let mut event = url_event(Some("wrong"), &review);
     event["queryStringParameters"] = json!({"cluster": "prod-eu1"});
     assert_eq!(h.call(event.clone()).await["statusCode"], 401);
-    event["headers"]["authorization"] = json!(format!("Bearer {WEBHOOK_TOKEN}"));
+    event["headers"]["authorization"] = json!(format!("Bearer {}", webhook_token()));
     let answer = h.call(event).await;
     assert_eq!(answer["statusCode"], 200);
     let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["status"]["allowed"], true);
     assert_eq!(h.audit.records()[0]["resource"]["cluster"], "prod-eu1");
+}
+
+#[tokio::test]
+async fn listen_serves_decisions_and_reviews_over_real_http() {
+    let h = Harness::new("listen");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(policy_check::listen::serve(listener, Arc::clone(&h.ctx)));
+    let http = reqwest::Client::new();
+
+    // The decision API, as a Backstage plugin would call the Function URL.
+    let mallory = h.token("user:default/mallory", &["group:default/team-cart"]);
+    let answer = http
+        .post(format!("{base}/"))
+        .bearer_auth(&mallory)
+        .json(&json!({"namespace": "team-checkout-prod"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 403);
+    assert_eq!(
+        answer.headers()["content-type"],
+        "application/json",
+        "the Function URL's headers come along"
+    );
+    let decision: Value = answer.json().await.unwrap();
+    assert_eq!(decision["reason"], "not_owner");
+
+    // A SubjectAccessReview, as the kube-apiserver sends it (any path, the cluster in
+    // the query, the webhook kubeconfig's bearer token).
+    let review = sar(
+        "jane",
+        &["team-checkout", "system:authenticated"],
+        &json!({"namespace": "team-cart-prod", "verb": "list", "resource": "pods"}),
+    );
+    let answer = http
+        .post(format!("{base}/authorize?cluster=kind-local"))
+        .bearer_auth(webhook_token())
+        .json(&review)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["kind"], "SubjectAccessReview");
+    assert_eq!(
+        (
+            body["status"]["allowed"].as_bool(),
+            body["status"]["denied"].as_bool()
+        ),
+        (Some(false), Some(true))
+    );
+    assert!(
+        body["status"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("aiops: not_owner (owner group:default/team-cart")
+    );
+    let unauthenticated = http
+        .post(format!("{base}/authorize"))
+        .json(&review)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    assert_eq!(
+        http.get(format!("{base}/")).send().await.unwrap().status(),
+        405
+    );
+
+    let records = h.audit.records();
+    assert_eq!(records.len(), 2, "one audit record per decision");
+    assert_eq!(records[1]["resource"]["cluster"], "kind-local");
+    assert_eq!(records[1]["actor"]["actorId"], "user:default/jane");
+    assert!(
+        records.iter().all(|r| r["request_id"].is_string()),
+        "each request gets an id"
+    );
+    server.abort();
+}
+
+#[tokio::test]
+async fn the_shipped_webhook_example_denies_listing_another_teams_pods() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/webhook");
+    let policy = std::fs::read_to_string(format!("{dir}/policy.yaml")).unwrap();
+    let h = Harness::with_policy("example", &policy);
+    let review: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/review-list-pods.json")).unwrap(),
+    )
+    .unwrap();
+    let status = &h.call(review).await["status"];
+    assert_eq!(
+        (status["allowed"].as_bool(), status["denied"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert!(
+        status["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("aiops: not_owner (owner group:default/team-cart, audit ")
+    );
+    let records = h.audit.records();
+    assert_eq!(
+        (
+            records[0]["decision"].as_str(),
+            records[0]["reason"].as_str()
+        ),
+        (Some("deny"), Some("not_owner"))
+    );
+    let kubeconfig = std::fs::read_to_string(format!("{dir}/webhook-kubeconfig.yaml")).unwrap();
+    assert!(kubeconfig.contains("server: http://127.0.0.1:8080/"));
+    let flags = std::fs::read_to_string(format!("{dir}/kube-apiserver.flags")).unwrap();
+    for flag in [
+        "--authorization-mode=Node,Webhook,RBAC",
+        "--authorization-webhook-config-file=",
+        "--authorization-webhook-version=v1",
+        "--authorization-webhook-cache-authorized-ttl=",
+        "--authorization-webhook-cache-unauthorized-ttl=",
+    ] {
+        assert!(flags.contains(flag), "{flag}");
+    }
 }

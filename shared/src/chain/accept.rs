@@ -17,13 +17,14 @@ use crate::audit::AuditLogger;
 use crate::clock::SharedClock;
 use crate::collect;
 use crate::config::ConfigError;
+use crate::entity::{EntityRef, Namespace};
 use crate::identity::{IdentityConfig, Principal, Verifier};
 use crate::ledger::{Ledger, LedgerError};
 use crate::policy::{
     AccessError, AccessRequest, Action, Authorizer, Credential, Decision, NoLabels, Policy,
 };
 use crate::run::{Lease, RunRecord};
-use crate::sources::{Catalog, EntityRef, SourceError};
+use crate::sources::{Catalog, SourceError};
 
 /// Who is asking.
 #[derive(Clone, PartialEq, Eq)]
@@ -56,10 +57,10 @@ pub enum Refusal {
     },
     /// The token was refused (bad, expired, untrusted): the decision says why.
     #[error("the token was refused: {}", .0.reason.as_str())]
-    Unauthenticated(Decision),
+    Unauthenticated(Box<Decision>),
     /// The policy refused: the decision says why; its audit record is written.
     #[error("the policy refused: {}", .0.reason.as_str())]
-    Denied(Decision),
+    Denied(Box<Decision>),
     /// A dependency (issuer keys, catalog, store) failed: retry later.
     #[error("{0}")]
     Unavailable(String),
@@ -162,7 +163,7 @@ impl Acceptor {
         caller: &Caller,
         options: AcceptOptions,
     ) -> Result<Accepted, Refusal> {
-        let entity = EntityRef::parse(&request.entity)
+        let entity = crate::sources::EntityRef::parse(&request.entity)
             .ok_or_else(|| invalid("entity", "an entity ref such as component:default/checkout"))?;
         let (cluster, namespace) = self.target(&request, &entity).await?;
         let now = self.ledger.clock().now();
@@ -190,7 +191,7 @@ impl Acceptor {
             Caller::Operator(who) => (who.clone(), None),
             Caller::Token(token) => {
                 let principal = self.authorize(token, &cluster, &namespace, &run_id).await?;
-                (principal.user.clone(), Some(principal))
+                (principal.user.to_string(), Some(principal))
             }
         };
 
@@ -249,7 +250,7 @@ impl Acceptor {
     async fn target(
         &self,
         request: &RcaRequest,
-        entity: &EntityRef,
+        entity: &crate::sources::EntityRef,
     ) -> Result<(String, String), Refusal> {
         let cluster = request
             .cluster
@@ -298,10 +299,12 @@ impl Acceptor {
         namespace: &str,
         request_id: &str,
     ) -> Result<Principal, Refusal> {
+        let namespace = Namespace::parse(namespace)
+            .map_err(|e| invalid("namespace", format!("a Kubernetes namespace name ({e})")))?;
         let access = AccessRequest {
             credential: Credential::Token(token.to_owned()),
             cluster: Some(cluster.to_owned()),
-            namespace: namespace.to_owned(),
+            namespace,
             action: Action::Read,
             request_id: Some(request_id.to_owned()),
         };
@@ -315,10 +318,10 @@ impl Acceptor {
             }
         };
         if decision.reason.is_authentication() && !decision.allowed {
-            return Err(Refusal::Unauthenticated(decision));
+            return Err(Refusal::Unauthenticated(Box::new(decision)));
         }
         if !decision.allowed {
-            return Err(Refusal::Denied(decision));
+            return Err(Refusal::Denied(Box::new(decision)));
         }
         // Verified a moment ago: this is a cache hit.
         self.verifier
@@ -335,19 +338,19 @@ impl Acceptor {
     /// Whether `principal` may read `record`: its requester, or a member of the group
     /// that owns the run's namespace.
     pub fn may_read(&self, principal: &Principal, record: &RunRecord) -> bool {
-        if principal.user.eq_ignore_ascii_case(&record.requested_by) {
+        if EntityRef::parse(&record.requested_by).is_ok_and(|r| r == principal.user) {
             return true;
         }
-        let Some(namespace) = record.request.get("namespace").and_then(Value::as_str) else {
+        let Some(namespace) = record
+            .request
+            .get("namespace")
+            .and_then(Value::as_str)
+            .and_then(|n| Namespace::parse(n).ok())
+        else {
             return false;
         };
-        let owner = self.authorizer.policy().resolve(namespace, None).owner;
-        owner.is_some_and(|owner| {
-            principal
-                .groups
-                .iter()
-                .any(|g| g.eq_ignore_ascii_case(&owner))
-        })
+        let owner = self.authorizer.policy().resolve(&namespace, None).owner;
+        owner.is_some_and(|owner| principal.groups.contains(&owner))
     }
 }
 

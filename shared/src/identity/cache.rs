@@ -1,10 +1,11 @@
 //! Verified tokens, remembered until they expire so a repeated token skips the
 //! signature check and the userinfo call. Keyed by the token's SHA-256, so the cache
-//! never holds a usable token.
+//! never holds a usable token. When full, the least recently used entry goes.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::{Mutex, PoisonError};
 
+use lru::LruCache;
 use sha2::{Digest, Sha256};
 
 use super::Principal;
@@ -23,32 +24,35 @@ struct Entry {
 
 #[derive(Debug)]
 pub(crate) struct TokenCache {
-    capacity: usize,
-    entries: Mutex<HashMap<TokenHash, Entry>>,
+    /// `None` when the capacity is 0: caching is off.
+    entries: Option<Mutex<LruCache<TokenHash, Entry>>>,
 }
 
 impl TokenCache {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            capacity,
-            entries: Mutex::new(HashMap::new()),
+            entries: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))),
         }
     }
 
     pub(crate) fn get(&self, key: &TokenHash, now_ms: i64) -> Option<Principal> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self
+            .entries
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         match entries.get(key) {
             Some(entry) if entry.expires_at_ms > now_ms => Some(entry.principal.clone()),
             Some(_) => {
-                entries.remove(key);
+                entries.pop(key);
                 None
             }
             None => None,
         }
     }
 
-    /// Remembers a verified token until `expires_at_ms`. When full, expired entries go
-    /// first; if that frees nothing, everything does (re-verifying is only slower).
+    /// Remembers a verified token until `expires_at_ms`, evicting the least recently
+    /// used entry when full.
     pub(crate) fn insert(
         &self,
         key: TokenHash,
@@ -56,17 +60,13 @@ impl TokenCache {
         expires_at_ms: i64,
         now_ms: i64,
     ) {
-        if self.capacity == 0 || expires_at_ms <= now_ms {
+        let Some(entries) = &self.entries else {
+            return;
+        };
+        if expires_at_ms <= now_ms {
             return;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= self.capacity && !entries.contains_key(&key) {
-            entries.retain(|_, e| e.expires_at_ms > now_ms);
-            if entries.len() >= self.capacity {
-                entries.clear();
-            }
-        }
-        entries.insert(
+        entries.lock().unwrap_or_else(PoisonError::into_inner).put(
             key,
             Entry {
                 principal,
@@ -80,34 +80,38 @@ impl TokenCache {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::entity::EntityRef;
 
     fn principal(name: &str) -> Principal {
         Principal {
-            user: format!("user:default/{name}"),
-            groups: vec!["group:default/a".into()],
+            user: EntityRef::new("user", "default", name).unwrap(),
+            groups: vec![EntityRef::parse("group:default/a").unwrap()],
         }
     }
 
     #[test]
-    fn entries_live_until_the_token_expires_and_the_size_is_bounded() {
+    fn entries_live_until_the_token_expires() {
         let cache = TokenCache::new(2);
         cache.insert(hash("t1"), principal("a"), 1_000, 0);
         assert_eq!(cache.get(&hash("t1"), 999), Some(principal("a")));
         assert_eq!(cache.get(&hash("t1"), 1_000), None, "expired at exp");
-        cache.insert(hash("t2"), principal("b"), 5_000, 0);
-        cache.insert(hash("t3"), principal("c"), 5_000, 0);
-        cache.insert(hash("t4"), principal("d"), 5_000, 0);
-        let held = ["t2", "t3", "t4"]
-            .iter()
-            .filter(|t| cache.get(&hash(t), 1).is_some())
-            .count();
-        assert!(held <= 2, "capacity respected: {held}");
-        assert!(
-            cache.get(&hash("t4"), 1).is_some(),
-            "the newest entry is kept"
-        );
         let off = TokenCache::new(0);
         off.insert(hash("t"), principal("a"), 5_000, 0);
-        assert_eq!(off.get(&hash("t"), 1), None);
+        assert_eq!(off.get(&hash("t"), 1), None, "capacity 0 turns caching off");
+    }
+
+    #[test]
+    fn a_full_cache_evicts_the_least_recently_used_entry_only() {
+        let cache = TokenCache::new(3);
+        for t in ["t1", "t2", "t3"] {
+            cache.insert(hash(t), principal(t), 5_000, 0);
+        }
+        // t1 is used again, so t2 is now the least recently used.
+        assert!(cache.get(&hash("t1"), 1).is_some());
+        cache.insert(hash("t4"), principal("t4"), 5_000, 0);
+        assert_eq!(cache.get(&hash("t2"), 1), None, "the LRU entry went");
+        for t in ["t1", "t3", "t4"] {
+            assert_eq!(cache.get(&hash(t), 1), Some(principal(t)), "{t} stays");
+        }
     }
 }

@@ -5,11 +5,15 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::{IssuerConfig, Principal, TokenError};
+use crate::entity::EntityRef;
 
-/// The project-wide ZITADEL roles claim; per-project claims put the project id between
-/// `project:` and `:roles`.
+/// The roles of the project the token was requested for (the project in `aud`).
 const ZITADEL_ROLES: &str = "urn:zitadel:iam:org:project:roles";
+/// Per-project claims put the project id between this and `:roles`.
 const ZITADEL_PROJECT_PREFIX: &str = "urn:zitadel:iam:org:project:";
+/// The organisation the user belongs to, and its primary domain.
+const ZITADEL_USER_ORG: &str = "urn:zitadel:iam:user:resourceowner:id";
+const ZITADEL_USER_ORG_DOMAIN: &str = "urn:zitadel:iam:user:resourceowner:primary_domain";
 
 /// What the token itself says about its bearer.
 #[derive(Debug)]
@@ -18,17 +22,25 @@ pub(crate) enum Found {
     /// A Backstage token without `ent` (ownership claims omitted, or a limited user
     /// token): ask the issuer's userinfo.
     NeedUserinfo {
-        user: String,
+        user: EntityRef,
     },
 }
 
+fn user_ref(sub: &str) -> Result<EntityRef, TokenError> {
+    EntityRef::parse(sub)
+        .ok()
+        .filter(|r| r.is_kind("user"))
+        .map(|r| r.lowercased())
+        .ok_or(TokenError::Malformed("sub is not a user entity ref"))
+}
+
 pub(crate) fn backstage(claims: &Map<String, Value>) -> Result<Found, TokenError> {
-    let user = claims
+    let sub = claims
         .get("sub")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .ok_or(TokenError::Malformed("sub is missing"))?
-        .to_ascii_lowercase();
+        .ok_or(TokenError::Malformed("sub is missing"))?;
+    let user = user_ref(sub)?;
     match claims.get("ent") {
         None | Some(Value::Null) => Ok(Found::NeedUserinfo { user }),
         Some(ent) => Ok(Found::Principal(Principal {
@@ -40,7 +52,7 @@ pub(crate) fn backstage(claims: &Map<String, Value>) -> Result<Found, TokenError
 
 /// Backstage's `/v1/userinfo` answer: `{"claims": {"sub", "ent"}}`. The subject must
 /// be the token's, or the answer is about someone else.
-pub(crate) fn backstage_userinfo(user: String, body: &Value) -> Result<Principal, TokenError> {
+pub(crate) fn backstage_userinfo(user: EntityRef, body: &Value) -> Result<Principal, TokenError> {
     let claims = body
         .get("claims")
         .ok_or(TokenError::Malformed("userinfo has no claims"))?;
@@ -48,7 +60,7 @@ pub(crate) fn backstage_userinfo(user: String, body: &Value) -> Result<Principal
         .get("sub")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if !sub.eq_ignore_ascii_case(&user) {
+    if EntityRef::parse(sub).ok().as_ref() != Some(&user) {
         return Err(TokenError::Malformed("userinfo is about another subject"));
     }
     let ent = claims.get("ent").unwrap_or(&Value::Null);
@@ -58,17 +70,18 @@ pub(crate) fn backstage_userinfo(user: String, body: &Value) -> Result<Principal
     })
 }
 
-fn group_refs(ent: &Value) -> Result<Vec<String>, TokenError> {
+fn group_refs(ent: &Value) -> Result<Vec<EntityRef>, TokenError> {
     let list = match ent {
         Value::Array(list) => list,
         Value::Null => return Err(TokenError::MissingGroups),
         _ => return Err(TokenError::Malformed("ent is not a list")),
     };
-    let groups: BTreeSet<String> = list
+    let groups: BTreeSet<EntityRef> = list
         .iter()
         .filter_map(Value::as_str)
-        .map(str::to_ascii_lowercase)
-        .filter(|r| r.starts_with("group:"))
+        .filter_map(|r| EntityRef::parse(r).ok())
+        .filter(|r| r.is_kind("group"))
+        .map(|r| r.lowercased())
         .collect();
     if groups.is_empty() {
         return Err(TokenError::MissingGroups);
@@ -76,39 +89,57 @@ fn group_refs(ent: &Value) -> Result<Vec<String>, TokenError> {
     Ok(groups.into_iter().collect())
 }
 
+/// ZITADEL roles count only for the configured projects and only when granted in a
+/// configured organisation: the claim value maps role key → {org id → org domain}.
 pub(crate) fn zitadel(
     claims: &Map<String, Value>,
     issuer: &IssuerConfig,
     template: &str,
 ) -> Result<Principal, TokenError> {
-    let name = claims
-        .get("preferred_username")
-        .and_then(Value::as_str)
-        .map(|n| n.split('@').next().unwrap_or(n))
-        .filter(|n| !n.is_empty())
-        .or_else(|| claims.get("sub").and_then(Value::as_str))
-        .filter(|n| !n.is_empty())
-        .ok_or(TokenError::Malformed("sub is missing"))?;
-    let user = format!("user:default/{}", entity_name(name));
+    let user = zitadel_user(claims, issuer)?;
+    let projects = issuer.project_ids();
+    let audience_has_project = match claims.get("aud") {
+        Some(Value::String(aud)) => projects.contains(aud),
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|a| projects.iter().any(|p| p == a)),
+        _ => false,
+    };
     let mut groups = BTreeSet::new();
     for (claim, value) in claims {
-        let project_roles = claim
-            .strip_prefix(ZITADEL_PROJECT_PREFIX)
-            .is_some_and(|rest| rest.ends_with(":roles"));
-        if claim != ZITADEL_ROLES && !project_roles {
-            continue;
-        }
-        // The value is an object keyed by role key ({"role": {"<org id>": "<domain>"}}).
-        let Some(roles) = value.as_object() else {
+        let counts = if claim == ZITADEL_ROLES {
+            audience_has_project
+        } else {
+            claim
+                .strip_prefix(ZITADEL_PROJECT_PREFIX)
+                .and_then(|rest| rest.strip_suffix(":roles"))
+                .is_some_and(|project| projects.iter().any(|p| p == project))
+        };
+        let Some(roles) = value.as_object().filter(|_| counts) else {
             continue;
         };
-        for role in roles.keys() {
-            let group = issuer
-                .role_groups
-                .get(role)
-                .cloned()
-                .unwrap_or_else(|| template.replace("<role>", &entity_name(role)));
-            groups.insert(group.to_ascii_lowercase());
+        for (role, grants) in roles {
+            let granted_here = grants
+                .as_object()
+                .is_some_and(|orgs| orgs.keys().any(|org| issuer.org_ids.contains(org)));
+            if !granted_here {
+                continue;
+            }
+            let group = match issuer.role_groups.get(role) {
+                Some(group) => Some(group.lowercased()),
+                None => EntityRef::parse(&template.replace("<role>", &entity_name(role)))
+                    .ok()
+                    .map(|r| r.lowercased()),
+            };
+            match group {
+                Some(group) => {
+                    groups.insert(group);
+                }
+                None => {
+                    tracing::warn!(role = %role, "a ZITADEL role key cannot name a group; ignored");
+                }
+            }
         }
     }
     if groups.is_empty() {
@@ -120,12 +151,55 @@ pub(crate) fn zitadel(
     })
 }
 
-/// Entity names allow letters, digits, `-`, `_` and `.`; anything else becomes `-`.
+/// The user's entity name. `jane@acme.example` loses its domain only when that is the
+/// primary domain of the user's own organisation and that organisation is configured;
+/// otherwise the domain stays (as `jane_acme.example`) so that users of two
+/// organisations never merge into one `jane`, and a bare name from an organisation
+/// that is not configured is qualified with the organisation id.
+fn zitadel_user(
+    claims: &Map<String, Value>,
+    issuer: &IssuerConfig,
+) -> Result<EntityRef, TokenError> {
+    let text = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let org = text(ZITADEL_USER_ORG);
+    let own_org = org.is_some_and(|o| issuer.org_ids.iter().any(|c| c == o));
+    let name = match text("preferred_username") {
+        Some(login) => {
+            let domain = text(ZITADEL_USER_ORG_DOMAIN);
+            match login.rsplit_once('@') {
+                Some((local, d))
+                    if own_org && domain.is_some_and(|p| p.eq_ignore_ascii_case(d)) =>
+                {
+                    local.to_owned()
+                }
+                Some(_) => login.to_owned(),
+                None if own_org => login.to_owned(),
+                None => format!("{login}@{}", org.unwrap_or("unknown-org")),
+            }
+        }
+        None => text("sub")
+            .ok_or(TokenError::Malformed("sub is missing"))?
+            .to_owned(),
+    };
+    EntityRef::new("user", "default", &entity_name(&name))
+        .map(|r| r.lowercased())
+        .map_err(|_| TokenError::Malformed("the user name cannot be an entity name"))
+}
+
+/// Entity names allow letters, digits, `-`, `_` and `.`; `@` becomes `_`, anything
+/// else `-`.
 fn entity_name(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
                 c.to_ascii_lowercase()
+            } else if c == '@' {
+                '_'
             } else {
                 '-'
             }
@@ -146,22 +220,26 @@ mod tests {
 
     fn zitadel_issuer() -> IssuerConfig {
         serde_json::from_value(json!({
-            "issuer": "https://z", "jwks_file": "/x", "audience": "a", "kind": "zitadel",
-            "role_groups": {"sre": "group:platform/sre"}
+            "issuer": "https://z", "jwks_file": "/x", "audience": "99", "kind": "zitadel",
+            "org_ids": ["1"], "role_groups": {"sre": "group:platform/sre"}
         }))
         .unwrap()
+    }
+
+    fn strings(refs: &[EntityRef]) -> Vec<String> {
+        refs.iter().map(ToString::to_string).collect()
     }
 
     #[test]
     fn backstage_groups_come_from_ent_and_only_group_refs_count() {
         let claims = map(
-            &json!({"sub": "user:default/jane", "ent": ["user:default/jane", "group:default/Team-Checkout"]}),
+            &json!({"sub": "user:default/jane", "ent": ["user:default/jane", "group:default/Team-Checkout", "not a ref"]}),
         );
         let Found::Principal(p) = backstage(&claims).unwrap() else {
             panic!("expected a principal")
         };
-        assert_eq!(p.user, "user:default/jane");
-        assert_eq!(p.groups, vec!["group:default/team-checkout"]);
+        assert_eq!(p.user.to_string(), "user:default/jane");
+        assert_eq!(strings(&p.groups), vec!["group:default/team-checkout"]);
         let only_user = map(&json!({"sub": "user:default/jane", "ent": ["user:default/jane"]}));
         assert_eq!(
             backstage(&only_user).unwrap_err(),
@@ -171,38 +249,111 @@ mod tests {
             backstage(&map(&json!({"sub": "user:default/jane"}))).unwrap(),
             Found::NeedUserinfo { .. }
         ));
+        assert_eq!(
+            backstage(&map(&json!({"sub": "scaffolder", "ent": []}))).unwrap_err(),
+            TokenError::Malformed("sub is not a user entity ref")
+        );
     }
 
     #[test]
     fn userinfo_must_be_about_the_same_subject() {
-        let body = json!({"claims": {"sub": "user:default/jane", "ent": ["group:default/a"]}});
+        let body = json!({"claims": {"sub": "user:default/Jane", "ent": ["group:default/a"]}});
+        let jane = EntityRef::parse("user:default/jane").unwrap();
         assert_eq!(
-            backstage_userinfo("user:default/jane".into(), &body)
-                .unwrap()
-                .groups,
+            strings(&backstage_userinfo(jane, &body).unwrap().groups),
             vec!["group:default/a"]
         );
-        assert!(backstage_userinfo("user:default/bob".into(), &body).is_err());
+        let bob = EntityRef::parse("user:default/bob").unwrap();
+        assert!(backstage_userinfo(bob, &body).is_err());
     }
 
     #[test]
     fn zitadel_role_keys_map_through_overrides_or_the_template() {
         assert_eq!(zitadel_issuer().kind, IssuerKind::Zitadel);
         let claims = map(&json!({
-            "sub": "2840", "preferred_username": "Jane@acme.zitadel.cloud",
-            "urn:zitadel:iam:org:project:roles": {"team-checkout": {"1": "acme"}},
+            "sub": "2840", "aud": ["99", "client"],
+            "preferred_username": "Jane@acme.zitadel.cloud",
+            "urn:zitadel:iam:user:resourceowner:id": "1",
+            "urn:zitadel:iam:user:resourceowner:primary_domain": "acme.zitadel.cloud",
+            "urn:zitadel:iam:org:project:roles": {"team-checkout": {"1": "acme.zitadel.cloud"}},
             "urn:zitadel:iam:org:project:99:roles": {"sre": {"1": "acme"}, "team-checkout": {"1": "acme"}},
         }));
         let p = zitadel(&claims, &zitadel_issuer(), "group:default/<role>").unwrap();
-        assert_eq!(p.user, "user:default/jane");
+        assert_eq!(p.user.to_string(), "user:default/jane");
         assert_eq!(
-            p.groups,
+            strings(&p.groups),
             vec!["group:default/team-checkout", "group:platform/sre"]
         );
         let none = map(&json!({"sub": "2840", "urn:zitadel:iam:org:project:roles": {}}));
         assert_eq!(
             zitadel(&none, &zitadel_issuer(), "group:default/<role>").unwrap_err(),
             TokenError::MissingGroups
+        );
+    }
+
+    #[test]
+    fn zitadel_roles_of_other_projects_or_other_organisations_do_not_count() {
+        let issuer = zitadel_issuer();
+        let claims = map(&json!({
+            "sub": "2840", "aud": ["99"],
+            // Another project of the same instance: not ours.
+            "urn:zitadel:iam:org:project:77:roles": {"sre": {"1": "acme"}},
+            // Our project, but granted in a customer's organisation.
+            "urn:zitadel:iam:org:project:99:roles": {"team-checkout": {"5": "customer"}},
+        }));
+        assert_eq!(
+            zitadel(&claims, &issuer, "group:default/<role>").unwrap_err(),
+            TokenError::MissingGroups
+        );
+        // The requested-project claim counts only when the audience is our project.
+        let other_audience = map(&json!({
+            "sub": "2840", "aud": ["77"],
+            "urn:zitadel:iam:org:project:roles": {"team-checkout": {"1": "acme"}},
+        }));
+        assert_eq!(
+            zitadel(&other_audience, &issuer, "group:default/<role>").unwrap_err(),
+            TokenError::MissingGroups
+        );
+        let mut ours = other_audience;
+        ours.insert("aud".into(), json!("99"));
+        let p = zitadel(&ours, &issuer, "group:default/<role>").unwrap();
+        assert_eq!(strings(&p.groups), vec!["group:default/team-checkout"]);
+    }
+
+    #[test]
+    fn zitadel_users_of_two_organisations_never_merge() {
+        let issuer = zitadel_issuer();
+        let user = |login: &str, org: &str, domain: &str| {
+            let claims = map(&json!({
+                "sub": "1", "aud": "99", "preferred_username": login,
+                "urn:zitadel:iam:user:resourceowner:id": org,
+                "urn:zitadel:iam:user:resourceowner:primary_domain": domain,
+                "urn:zitadel:iam:org:project:99:roles": {"sre": {"1": "acme"}},
+            }));
+            zitadel(&claims, &issuer, "group:default/<role>")
+                .unwrap()
+                .user
+                .to_string()
+        };
+        assert_eq!(
+            user("jane@acme.example", "1", "acme.example"),
+            "user:default/jane"
+        );
+        assert_eq!(
+            user("jane@partner.example", "5", "partner.example"),
+            "user:default/jane_partner.example",
+            "another organisation's domain stays"
+        );
+        assert_eq!(
+            user("jane@gmail.com", "1", "acme.example"),
+            "user:default/jane_gmail.com",
+            "only the organisation's own primary domain is cut"
+        );
+        assert_eq!(user("jane", "1", "acme.example"), "user:default/jane");
+        assert_eq!(
+            user("jane", "5", "partner.example"),
+            "user:default/jane_5",
+            "a bare name from an unconfigured organisation is qualified"
         );
     }
 }

@@ -8,6 +8,7 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 use crate::config::{ConfigError, Env};
+use crate::entity::EntityRef;
 
 /// Clock skew tolerated on `exp` and `nbf` when `AIOPS_JWT_LEEWAY` is unset.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -19,9 +20,18 @@ pub const DEFAULT_JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 pub const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_mins(15);
 /// Verified tokens remembered (until their expiry) when `AIOPS_TOKEN_CACHE_SIZE` is unset.
 pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 10_000;
+/// The longest `exp - iat` accepted when `AIOPS_JWT_MAX_LIFETIME` is unset: Backstage
+/// user tokens live one hour, ZITADEL's default access and id tokens twelve.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_hours(24);
+/// The Backstage token type accepted when an issuer names no `token_types`.
+pub const BACKSTAGE_USER_TOKEN: &str = "vnd.backstage.user";
+/// Backstage's reduced user token (cookie auth), refused unless configured.
+pub const BACKSTAGE_LIMITED_USER_TOKEN: &str = "vnd.backstage.limited-user";
+/// Backstage's plugin-to-plugin token, refused unless configured.
+pub const BACKSTAGE_PLUGIN_TOKEN: &str = "vnd.backstage.plugin";
 
 const ISSUERS_VAR: &str = "AIOPS_TRUSTED_ISSUERS";
-const ISSUERS_EXPECTED: &str = r#"a JSON array, or a path to a YAML/JSON file, of {"issuer", "jwks_url" or "jwks_file", "audience", "kind": "backstage" or "zitadel"}"#;
+const ISSUERS_EXPECTED: &str = r#"a JSON array, or a path to a YAML/JSON file, of {"issuer", "jwks_url" or "jwks_file", "audience", "kind": "backstage" or "zitadel", "org_ids" (zitadel)}"#;
 
 /// Which product issues the tokens, which decides where groups come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -68,7 +78,20 @@ pub struct IssuerConfig {
     pub userinfo_url: Option<String>,
     /// ZITADEL only: role key → group ref, overriding the template for those roles.
     #[serde(default)]
-    pub role_groups: BTreeMap<String, String>,
+    pub role_groups: BTreeMap<String, EntityRef>,
+    /// ZITADEL only: the project ids whose roles count; by default the audience
+    /// (ZITADEL puts the project id in `aud`).
+    #[serde(default)]
+    pub project_ids: Vec<String>,
+    /// ZITADEL only, required: the organisation ids whose role grants count. A role
+    /// granted in any other organisation (a project granted to a customer's org, say)
+    /// is ignored.
+    #[serde(default)]
+    pub org_ids: Vec<String>,
+    /// Backstage only: the `typ` values accepted; by default only `vnd.backstage.user`.
+    /// `vnd.backstage.limited-user` and `vnd.backstage.plugin` may be added.
+    #[serde(default)]
+    pub token_types: Vec<String>,
 }
 
 impl IssuerConfig {
@@ -77,6 +100,24 @@ impl IssuerConfig {
         self.algorithms
             .clone()
             .unwrap_or_else(|| self.kind.default_algorithms())
+    }
+
+    /// The ZITADEL project ids whose roles count.
+    pub fn project_ids(&self) -> Vec<String> {
+        if self.project_ids.is_empty() {
+            vec![self.audience.clone()]
+        } else {
+            self.project_ids.clone()
+        }
+    }
+
+    /// The Backstage token types accepted.
+    pub fn token_types(&self) -> Vec<String> {
+        if self.token_types.is_empty() {
+            vec![BACKSTAGE_USER_TOKEN.to_owned()]
+        } else {
+            self.token_types.clone()
+        }
     }
 
     /// The Backstage userinfo endpoint.
@@ -99,8 +140,49 @@ impl IssuerConfig {
                 return Err(format!("{at}: give jwks_url or jwks_file, not both"));
             }
             (None, None) => return Err(format!("{at}: needs jwks_url or jwks_file")),
-            (Some(url), None) if !(url.starts_with("https://") || url.starts_with("http://")) => {
-                return Err(format!("{at}: jwks_url must be an http(s) URL"));
+            (Some(url), None) => {
+                check_endpoint(url).map_err(|e| format!("{at}: jwks_url {e}"))?;
+            }
+            _ => {}
+        }
+        if self.kind == IssuerKind::Backstage {
+            check_endpoint(&self.userinfo_url()).map_err(|e| {
+                format!("{at}: the userinfo URL (userinfo_url, or derived from the issuer) {e}")
+            })?;
+            let known = [
+                BACKSTAGE_USER_TOKEN,
+                BACKSTAGE_LIMITED_USER_TOKEN,
+                BACKSTAGE_PLUGIN_TOKEN,
+            ];
+            if let Some(bad) = self
+                .token_types
+                .iter()
+                .find(|t| !known.contains(&t.as_str()))
+            {
+                return Err(format!(
+                    "{at}: token_types holds {bad:?}; expected {}",
+                    known.join(", ")
+                ));
+            }
+        }
+        let zitadel_only = !self.project_ids.is_empty()
+            || !self.org_ids.is_empty()
+            || !self.role_groups.is_empty();
+        match self.kind {
+            IssuerKind::Zitadel if self.org_ids.iter().all(|o| o.trim().is_empty()) => {
+                return Err(format!(
+                    "{at}: a zitadel issuer needs org_ids, the organisation ids whose role grants count"
+                ));
+            }
+            IssuerKind::Backstage if zitadel_only => {
+                return Err(format!(
+                    "{at}: role_groups, project_ids and org_ids apply to zitadel issuers only"
+                ));
+            }
+            IssuerKind::Zitadel if !self.token_types.is_empty() => {
+                return Err(format!(
+                    "{at}: token_types applies to backstage issuers only"
+                ));
             }
             _ => {}
         }
@@ -123,6 +205,25 @@ impl IssuerConfig {
     }
 }
 
+/// Keys and userinfo are fetched over https only; plain http is allowed for loopback
+/// hosts so that tests and a local issuer work.
+pub(crate) fn check_endpoint(url: &str) -> Result<(), String> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|_| "must be an absolute https URL".to_owned())?;
+    let host = parsed.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err("must use https (plain http only for loopback hosts)".to_owned()),
+        _ => Err("must be an absolute https URL".to_owned()),
+    }
+}
+
 /// Everything token verification needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityConfig {
@@ -138,6 +239,9 @@ pub struct IdentityConfig {
     pub jwks_max_age: Duration,
     /// `AIOPS_TOKEN_CACHE_SIZE` (default 10 000).
     pub token_cache_size: usize,
+    /// `AIOPS_JWT_MAX_LIFETIME` (default 24 h): the longest `exp - iat` accepted, and
+    /// how far ahead `exp` may lie for a token without `iat`.
+    pub max_token_lifetime: Duration,
 }
 
 impl Default for IdentityConfig {
@@ -149,13 +253,15 @@ impl Default for IdentityConfig {
             refetch_interval: DEFAULT_JWKS_REFETCH_INTERVAL,
             jwks_max_age: DEFAULT_JWKS_MAX_AGE,
             token_cache_size: DEFAULT_TOKEN_CACHE_SIZE,
+            max_token_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
         }
     }
 }
 
 impl IdentityConfig {
     /// Reads `AIOPS_TRUSTED_ISSUERS`, `AIOPS_JWT_LEEWAY`, `AIOPS_ROLE_GROUP_TEMPLATE`,
-    /// `AIOPS_JWKS_REFETCH_INTERVAL`, `AIOPS_JWKS_MAX_AGE` and `AIOPS_TOKEN_CACHE_SIZE`.
+    /// `AIOPS_JWKS_REFETCH_INTERVAL`, `AIOPS_JWKS_MAX_AGE`, `AIOPS_TOKEN_CACHE_SIZE` and
+    /// `AIOPS_JWT_MAX_LIFETIME`.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let defaults = Self::default();
         let issuers = match env.get(ISSUERS_VAR) {
@@ -165,7 +271,9 @@ impl IdentityConfig {
         let role_group_template = env
             .get("AIOPS_ROLE_GROUP_TEMPLATE")
             .unwrap_or(defaults.role_group_template);
-        if !role_group_template.contains("<role>") {
+        if !role_group_template.contains("<role>")
+            || EntityRef::parse(&role_group_template.replace("<role>", "role")).is_err()
+        {
             return Err(ConfigError::invalid(
                 "AIOPS_ROLE_GROUP_TEMPLATE",
                 "a group ref template holding <role>, such as group:default/<role>",
@@ -180,9 +288,20 @@ impl IdentityConfig {
                 None,
             ));
         }
+        let max_token_lifetime = env
+            .duration("AIOPS_JWT_MAX_LIFETIME")?
+            .unwrap_or(defaults.max_token_lifetime);
+        if max_token_lifetime < Duration::from_mins(1) {
+            return Err(ConfigError::invalid(
+                "AIOPS_JWT_MAX_LIFETIME",
+                "the longest token lifetime accepted, at least 1m (such as 24h)",
+                None,
+            ));
+        }
         Ok(Self {
             issuers,
             leeway,
+            max_token_lifetime,
             role_group_template,
             refetch_interval: env
                 .duration("AIOPS_JWKS_REFETCH_INTERVAL")?
@@ -247,7 +366,7 @@ mod tests {
         let path = dir.path().join("issuers.yaml");
         std::fs::write(
             &path,
-            "- issuer: https://zitadel.example\n  jwks_file: /etc/jwks.json\n  audience: '123'\n  kind: zitadel\n",
+            "- issuer: https://zitadel.example\n  jwks_file: /etc/jwks.json\n  audience: '123'\n  kind: zitadel\n  org_ids: ['42']\n",
         )
         .unwrap();
         let env = MapEnv::new()
@@ -255,7 +374,13 @@ mod tests {
             .with("AIOPS_JWT_LEEWAY", "5s");
         let cfg = IdentityConfig::from_env(&env).unwrap();
         assert_eq!(cfg.issuers[0].algorithms(), vec![Algorithm::RS256]);
+        assert_eq!(
+            cfg.issuers[0].project_ids(),
+            vec!["123"],
+            "the audience by default"
+        );
         assert_eq!(cfg.leeway, Duration::from_secs(5));
+        assert_eq!(cfg.max_token_lifetime, DEFAULT_MAX_TOKEN_LIFETIME);
     }
 
     #[test]
@@ -266,16 +391,44 @@ mod tests {
                 "needs jwks_url",
             ),
             (
-                r#"[{"issuer": "x", "jwks_url": "https://x", "audience": "a", "kind": "backstage", "algorithms": ["HS256"]}]"#,
+                r#"[{"issuer": "https://x", "jwks_url": "https://x", "audience": "a", "kind": "backstage", "algorithms": ["HS256"]}]"#,
                 "symmetric",
             ),
             (
-                r#"[{"issuer": "x", "jwks_url": "https://x", "audience": "a", "kind": "okta"}]"#,
+                r#"[{"issuer": "https://x", "jwks_url": "https://x", "audience": "a", "kind": "okta"}]"#,
                 "unknown variant",
             ),
             (
-                r#"[{"issuer": "x", "jwks_url": "https://x", "audience": "a", "kind": "zitadel", "colour": 1}]"#,
+                r#"[{"issuer": "x", "jwks_url": "https://x", "audience": "a", "kind": "zitadel", "org_ids": ["1"], "colour": 1}]"#,
                 "unknown field",
+            ),
+            (
+                r#"[{"issuer": "x", "jwks_url": "https://x", "audience": "a", "kind": "zitadel"}]"#,
+                "needs org_ids",
+            ),
+            (
+                r#"[{"issuer": "x", "jwks_url": "https://x", "audience": "a", "kind": "zitadel", "org_ids": ["1"], "role_groups": {"sre": "sre"}}]"#,
+                "kind is missing",
+            ),
+            (
+                r#"[{"issuer": "https://b", "jwks_url": "https://b/jwks", "audience": "a", "kind": "backstage", "org_ids": ["1"]}]"#,
+                "zitadel issuers only",
+            ),
+            (
+                r#"[{"issuer": "https://b", "jwks_url": "https://b/jwks", "audience": "a", "kind": "backstage", "token_types": ["JWT"]}]"#,
+                "token_types holds \"JWT\"",
+            ),
+            (
+                r#"[{"issuer": "https://b", "jwks_url": "http://keys.example/jwks", "audience": "a", "kind": "backstage"}]"#,
+                "jwks_url must use https",
+            ),
+            (
+                r#"[{"issuer": "http://backstage.example/api/auth", "jwks_url": "https://b/jwks", "audience": "a", "kind": "backstage"}]"#,
+                "userinfo URL (userinfo_url, or derived from the issuer) must use https",
+            ),
+            (
+                r#"[{"issuer": "https://b", "jwks_url": "file:///etc/jwks", "audience": "a", "kind": "backstage"}]"#,
+                "absolute https URL",
             ),
             ("/no/such/file.yaml", "cannot read"),
         ];
@@ -293,5 +446,29 @@ mod tests {
         let err =
             IdentityConfig::from_env(&MapEnv::new().with("AIOPS_JWT_LEEWAY", "1h")).unwrap_err();
         assert_eq!(err.var(), "AIOPS_JWT_LEEWAY");
+        let err = IdentityConfig::from_env(&MapEnv::new().with("AIOPS_JWT_MAX_LIFETIME", "10s"))
+            .unwrap_err();
+        assert_eq!(err.var(), "AIOPS_JWT_MAX_LIFETIME");
+    }
+
+    #[test]
+    fn plain_http_endpoints_are_accepted_for_loopback_hosts_only() {
+        for ok in [
+            "https://keys.example/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://localhost/jwks",
+            "http://[::1]:9/jwks",
+        ] {
+            assert!(check_endpoint(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://keys.example/jwks",
+            "http://10.0.0.1/jwks",
+            "http://127.0.0.1.example/jwks",
+            "ftp://keys.example/jwks",
+            "keys.example/jwks",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -152,6 +152,8 @@ impl KeySet {
         let unavailable = |what: String| TokenError::IssuerUnavailable(what);
         let body = match &self.source {
             JwksSource::Url(url) => {
+                super::config::check_endpoint(url)
+                    .map_err(|e| unavailable(format!("the JWKS URL {e}")))?;
                 let response = self.http.get(url).send().await.map_err(|e| {
                     unavailable(format!("JWKS request failed: {}", e.without_url()))
                 })?;

@@ -3,9 +3,12 @@
 //!
 //! Only asymmetric algorithms that both the issuer's configuration and the JWKS key
 //! allow are accepted; `iss`, `aud`, `exp` and `nbf` are checked against the injected
-//! [`Clock`](crate::clock::Clock) with a small leeway. Keys are cached per issuer; an
+//! [`Clock`](crate::clock::Clock) with a small leeway, `iat` may not lie ahead and the
+//! lifetime is bounded. Backstage tokens must carry an accepted `typ`; ZITADEL roles
+//! count only for the configured projects and organisations. Keys and userinfo are
+//! fetched over https (plain http for loopback only). Keys are cached per issuer; an
 //! unknown `kid` triggers at most one refetch per interval. Verified tokens are cached
-//! by the SHA-256 of the token until they expire. A token is never logged nor put into
+//! by the SHA-256 of the token until they expire, least recently used out first. A token is never logged nor put into
 //! an error: failures are [`TokenError`] variants that map to the contract's reasons.
 
 mod cache;
@@ -15,25 +18,28 @@ mod jwks;
 mod verifier;
 
 pub use config::{
+    BACKSTAGE_LIMITED_USER_TOKEN, BACKSTAGE_PLUGIN_TOKEN, BACKSTAGE_USER_TOKEN,
     DEFAULT_JWKS_MAX_AGE, DEFAULT_JWKS_REFETCH_INTERVAL, DEFAULT_LEEWAY,
-    DEFAULT_ROLE_GROUP_TEMPLATE, DEFAULT_TOKEN_CACHE_SIZE, IdentityConfig, IssuerConfig,
-    IssuerKind,
+    DEFAULT_MAX_TOKEN_LIFETIME, DEFAULT_ROLE_GROUP_TEMPLATE, DEFAULT_TOKEN_CACHE_SIZE,
+    IdentityConfig, IssuerConfig, IssuerKind,
 };
 pub use verifier::Verifier;
 
 use serde::{Deserialize, Serialize};
 
+use crate::entity::EntityRef;
 use crate::error::{Classify, ErrorKind};
 use crate::policy::Reason;
 
-/// A verified caller: a user entity ref and the group refs it belongs to.
+/// A verified caller: a user entity ref and the group refs it belongs to. Both travel
+/// as strings (`"user:default/jane"`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     /// `user:default/jane`.
-    pub user: String,
+    pub user: EntityRef,
     /// `group:default/team-checkout`, …
     #[serde(default)]
-    pub groups: Vec<String>,
+    pub groups: Vec<EntityRef>,
 }
 
 /// Why a token was refused. Never carries the token or any of its claims' values.
@@ -66,6 +72,13 @@ pub enum TokenError {
     /// `nbf` is still ahead (beyond the leeway).
     #[error("the token is not valid yet")]
     NotYetValid,
+    /// `iat` lies in the future, or the token lives longer than the configured maximum.
+    #[error("implausible token lifetime: {0}")]
+    BadLifetime(&'static str),
+    /// A Backstage token whose `typ` the issuer is not configured to accept (plugin and
+    /// limited user tokens by default; the value is cut to 32 safe characters).
+    #[error("token type {0} is not accepted")]
+    WrongTokenType(String),
     /// The token carries no group, and the issuer's userinfo had none either.
     #[error("the token carries no groups")]
     MissingGroups,
@@ -100,6 +113,8 @@ impl TokenError {
             Self::WrongAudience => "wrong_audience",
             Self::Expired => "expired",
             Self::NotYetValid => "not_yet_valid",
+            Self::BadLifetime(_) => "bad_lifetime",
+            Self::WrongTokenType(_) => "wrong_token_type",
             Self::MissingGroups => "missing_groups",
             Self::Revoked => "userinfo_refused",
             Self::IssuerUnavailable(_) => "issuer_unavailable",

@@ -48,9 +48,15 @@ impl EcKey {
         self.pair.public_key().as_ref().to_vec()
     }
 
+    /// A token with Backstage's user token header (`typ: vnd.backstage.user`).
     pub fn token(&self, claims: &Value) -> String {
+        self.typed("vnd.backstage.user", claims)
+    }
+
+    /// A token with another `typ` header (plugin, limited user, plain `JWT`).
+    pub fn typed(&self, typ: &str, claims: &Value) -> String {
         self.sign(
-            &json!({"alg": "ES256", "typ": "JWT", "kid": self.kid}),
+            &json!({"alg": "ES256", "typ": typ, "kid": self.kid}),
             claims,
         )
     }

@@ -16,6 +16,7 @@ use crate::policy::Reason;
 const NOW: i64 = 1_795_651_200; // 2026-11-26T00:00:00Z
 const BACKSTAGE_AUD: &str = "backstage";
 const ZITADEL_AUD: &str = "271828";
+const ZITADEL_ORG: &str = "1618";
 
 struct Scenario {
     server: MockServer,
@@ -84,14 +85,23 @@ impl Scenario {
     fn zitadel_claims(&self) -> Value {
         json!({"iss": self.zitadel_iss, "aud": [ZITADEL_AUD, "other"], "sub": "2840",
                "preferred_username": "jane@acme.example",
-               "urn:zitadel:iam:org:project:roles": {"team-checkout": {"1": "acme"}},
+               "urn:zitadel:iam:user:resourceowner:id": ZITADEL_ORG,
+               "urn:zitadel:iam:user:resourceowner:primary_domain": "acme.example",
+               "urn:zitadel:iam:org:project:roles": {"team-checkout": {ZITADEL_ORG: "acme.example"}},
                "iat": NOW - 10, "nbf": NOW - 10, "exp": NOW + 3600})
     }
 }
 
 fn issuer(iss: &str, jwks: &str, aud: &str, kind: &str) -> IssuerConfig {
-    serde_json::from_value(json!({"issuer": iss, "jwks_url": jwks, "audience": aud, "kind": kind}))
-        .unwrap()
+    let mut config = json!({"issuer": iss, "jwks_url": jwks, "audience": aud, "kind": kind});
+    if kind == "zitadel" {
+        config["org_ids"] = json!([ZITADEL_ORG]);
+    }
+    serde_json::from_value(config).unwrap()
+}
+
+fn strings(refs: &[crate::entity::EntityRef]) -> Vec<String> {
+    refs.iter().map(ToString::to_string).collect()
 }
 
 fn with(mut claims: Value, key: &str, value: Value) -> Value {
@@ -110,16 +120,16 @@ async fn valid_backstage_and_zitadel_tokens_become_principals_with_groups() {
         .verify(&ec.token(&s.backstage_claims()))
         .await
         .unwrap();
-    assert_eq!(p.user, "user:default/jane");
-    assert_eq!(p.groups, vec!["group:default/team-checkout"]);
+    assert_eq!(p.user.to_string(), "user:default/jane");
+    assert_eq!(strings(&p.groups), vec!["group:default/team-checkout"]);
 
     let p = s
         .verifier
         .verify(&rsa.token(&s.zitadel_claims()))
         .await
         .unwrap();
-    assert_eq!(p.user, "user:default/jane");
-    assert_eq!(p.groups, vec!["group:default/team-checkout"]);
+    assert_eq!(p.user.to_string(), "user:default/jane");
+    assert_eq!(strings(&p.groups), vec!["group:default/team-checkout"]);
 }
 
 #[tokio::test]
@@ -322,7 +332,7 @@ async fn without_ent_the_groups_come_from_userinfo_once_per_token() {
         .await;
     for _ in 0..3 {
         let p = s.verifier.verify(&token).await.unwrap();
-        assert_eq!(p.groups, vec!["group:default/team-checkout"]);
+        assert_eq!(strings(&p.groups), vec!["group:default/team-checkout"]);
     }
     // Past its expiry the cached answer is gone and the token itself is refused.
     s.clock.advance(Duration::from_secs(600 + 31));
@@ -390,5 +400,190 @@ async fn a_verified_token_is_served_from_the_cache_until_it_expires() {
     assert_eq!(
         s.verifier.verify(&token).await.unwrap_err(),
         TokenError::Expired
+    );
+}
+
+#[tokio::test]
+async fn backstage_plugin_limited_and_untyped_tokens_are_refused_unless_configured() {
+    let ec = EcKey::generate("bs-1");
+    let rsa = RsaKey::generate("z-1");
+    // One fetch per verifier: the default one and the lenient one.
+    let s = Scenario::new(&[&ec], &rsa, 2).await;
+    let claims = s.backstage_claims();
+    let cases = [
+        (BACKSTAGE_PLUGIN_TOKEN, "vnd.backstage.plugin"),
+        (BACKSTAGE_LIMITED_USER_TOKEN, "vnd.backstage.limited-user"),
+        ("JWT", "none"),
+    ];
+    for (typ, shown) in cases {
+        let err = s
+            .verifier
+            .verify(&ec.typed(typ, &claims))
+            .await
+            .unwrap_err();
+        assert_eq!(err, TokenError::WrongTokenType(shown.into()), "{typ}");
+        assert_eq!(err.reason(), Reason::InvalidToken);
+        assert_eq!(err.detail(), "wrong_token_type");
+    }
+    // Older Backstage releases put typ in the payload: still a user token.
+    let legacy = ec.typed(
+        "JWT",
+        &with(claims.clone(), "typ", json!(BACKSTAGE_USER_TOKEN)),
+    );
+    assert!(s.verifier.verify(&legacy).await.is_ok());
+
+    // An issuer that opts in accepts limited user tokens.
+    let mut config = IdentityConfig::default();
+    let mut bs = issuer(
+        &s.backstage_iss,
+        &format!("{}/.well-known/jwks.json", s.backstage_iss),
+        BACKSTAGE_AUD,
+        "backstage",
+    );
+    bs.token_types = vec![
+        BACKSTAGE_USER_TOKEN.into(),
+        BACKSTAGE_LIMITED_USER_TOKEN.into(),
+    ];
+    config.issuers = vec![bs];
+    let lenient = Verifier::new(&config, Arc::new(s.clock.clone())).unwrap();
+    let limited = ec.typed(BACKSTAGE_LIMITED_USER_TOKEN, &claims);
+    assert!(lenient.verify(&limited).await.is_ok());
+    assert_eq!(
+        lenient
+            .verify(&ec.typed(BACKSTAGE_PLUGIN_TOKEN, &claims))
+            .await
+            .unwrap_err(),
+        TokenError::WrongTokenType("vnd.backstage.plugin".into())
+    );
+}
+
+#[tokio::test]
+async fn tokens_stamped_in_the_future_or_living_too_long_are_refused() {
+    let ec = EcKey::generate("bs-1");
+    let rsa = RsaKey::generate("z-1");
+    let s = Scenario::new(&[&ec], &rsa, 1).await;
+    let good = s.backstage_claims();
+    let day = 24 * 3600;
+    let cases = [
+        (
+            "iat ahead beyond the leeway",
+            with(good.clone(), "iat", json!(NOW + 31)),
+            Some(TokenError::BadLifetime("iat lies in the future")),
+        ),
+        (
+            "iat ahead within the leeway",
+            with(good.clone(), "iat", json!(NOW + 29)),
+            None,
+        ),
+        (
+            "lifetime over the maximum",
+            with(
+                with(good.clone(), "iat", json!(NOW - 10)),
+                "exp",
+                json!(NOW - 10 + day + 1),
+            ),
+            Some(TokenError::BadLifetime(
+                "exp - iat exceeds the maximum token lifetime",
+            )),
+        ),
+        (
+            "lifetime at the maximum",
+            with(
+                with(good.clone(), "iat", json!(NOW - 10)),
+                "exp",
+                json!(NOW - 10 + day),
+            ),
+            None,
+        ),
+    ];
+    for (name, claims, expected) in cases {
+        let result = s.verifier.verify(&ec.token(&claims)).await;
+        match expected {
+            Some(err) => assert_eq!(result.unwrap_err(), err, "{name}"),
+            None => assert!(result.is_ok(), "{name}: {result:?}"),
+        }
+    }
+    let mut no_iat = good.clone();
+    no_iat.as_object_mut().unwrap().remove("iat");
+    no_iat["exp"] = json!(NOW + 10 * day);
+    assert!(matches!(
+        s.verifier.verify(&ec.token(&no_iat)).await.unwrap_err(),
+        TokenError::BadLifetime(_)
+    ));
+    no_iat["exp"] = json!(NOW + 3600);
+    assert!(s.verifier.verify(&ec.token(&no_iat)).await.is_ok());
+}
+
+#[tokio::test]
+async fn keys_and_userinfo_are_never_fetched_over_plain_http_from_another_host() {
+    let ec = EcKey::generate("bs-1");
+    // Built literally (no configuration check): the fetch itself refuses, before any
+    // request leaves.
+    let config = IdentityConfig {
+        issuers: vec![issuer(
+            "https://backstage.example/api/auth",
+            "http://backstage.example/api/auth/.well-known/jwks.json",
+            BACKSTAGE_AUD,
+            "backstage",
+        )],
+        ..IdentityConfig::default()
+    };
+    let verifier = Verifier::new(&config, Arc::new(ManualClock::at_millis(NOW * 1000))).unwrap();
+    let claims = json!({"iss": "https://backstage.example/api/auth", "aud": BACKSTAGE_AUD,
+                        "sub": "user:default/jane", "ent": ["group:default/a"], "exp": NOW + 60});
+    let err = verifier.verify(&ec.token(&claims)).await.unwrap_err();
+    let TokenError::IssuerUnavailable(message) = err else {
+        panic!("expected an unavailable issuer, got {err:?}")
+    };
+    assert!(message.contains("must use https"), "{message}");
+
+    // The userinfo URL gets the same treatment.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/auth/.well-known/jwks.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(testkit::jwks(&[ec.jwk()])))
+        .mount(&server)
+        .await;
+    let iss = format!("{}/api/auth", server.uri());
+    let mut bs = issuer(
+        &iss,
+        &format!("{iss}/.well-known/jwks.json"),
+        BACKSTAGE_AUD,
+        "backstage",
+    );
+    bs.userinfo_url = Some("http://backstage.example/api/auth/v1/userinfo".into());
+    let config = IdentityConfig {
+        issuers: vec![bs],
+        ..IdentityConfig::default()
+    };
+    let verifier = Verifier::new(&config, Arc::new(ManualClock::at_millis(NOW * 1000))).unwrap();
+    let no_ent =
+        json!({"iss": iss, "aud": BACKSTAGE_AUD, "sub": "user:default/jane", "exp": NOW + 60});
+    let err = verifier.verify(&ec.token(&no_ent)).await.unwrap_err();
+    assert!(
+        matches!(&err, TokenError::IssuerUnavailable(m) if m.contains("must use https")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn zitadel_tokens_count_only_roles_of_our_project_granted_in_our_organisation() {
+    let ec = EcKey::generate("bs-1");
+    let rsa = RsaKey::generate("z-1");
+    let s = Scenario::new(&[&ec], &rsa, 0).await;
+    let mut claims = s.zitadel_claims();
+    let map = claims.as_object_mut().unwrap();
+    map.remove("urn:zitadel:iam:org:project:roles");
+    map.insert(
+        "urn:zitadel:iam:org:project:314:roles".into(),
+        json!({"team-admin": {ZITADEL_ORG: "acme.example"}}),
+    );
+    map.insert(
+        format!("urn:zitadel:iam:org:project:{ZITADEL_AUD}:roles"),
+        json!({"team-cart": {"999": "customer.example"}}),
+    );
+    assert_eq!(
+        s.verifier.verify(&rsa.token(&claims)).await.unwrap_err(),
+        TokenError::MissingGroups
     );
 }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::cache::{self, TokenCache};
 use super::claims::{self, Found};
+use super::config::check_endpoint;
 use super::jwks::{JwksSource, KeySet};
 use super::{IdentityConfig, IssuerConfig, IssuerKind, Principal, TokenError};
 use crate::clock::SharedClock;
@@ -31,6 +32,7 @@ struct Issuer {
 pub struct Verifier {
     issuers: Vec<Issuer>,
     leeway_ms: i64,
+    max_lifetime_ms: i64,
     role_group_template: String,
     http: reqwest::Client,
     clock: SharedClock,
@@ -76,6 +78,8 @@ impl Verifier {
         Self {
             issuers,
             leeway_ms: i64::try_from(config.leeway.as_millis()).unwrap_or(i64::MAX),
+            max_lifetime_ms: i64::try_from(config.max_token_lifetime.as_millis())
+                .unwrap_or(i64::MAX),
             role_group_template: config.role_group_template.clone(),
             http,
             clock,
@@ -130,6 +134,9 @@ impl Verifier {
             return Err(TokenError::KeyMismatch(format!("{alg:?}")));
         }
         let claims = verify_signature(token, &key.decoding, alg)?;
+        if issuer.config.kind == IssuerKind::Backstage {
+            check_token_type(&header, &claims, &issuer.config)?;
+        }
         let exp_ms = self.check_claims(&claims, &issuer.config)?;
         let principal = match issuer.config.kind {
             IssuerKind::Zitadel => {
@@ -178,6 +185,26 @@ impl Verifier {
         {
             return Err(TokenError::NotYetValid);
         }
+        // A token minted for years, or stamped in the future, is a stolen signing key
+        // or a broken issuer clock: neither should be trusted until its distant `exp`.
+        match seconds("iat") {
+            Some(iat) if iat > now.saturating_add(self.leeway_ms) => {
+                return Err(TokenError::BadLifetime("iat lies in the future"));
+            }
+            Some(iat) if exp.saturating_sub(iat) > self.max_lifetime_ms => {
+                return Err(TokenError::BadLifetime(
+                    "exp - iat exceeds the maximum token lifetime",
+                ));
+            }
+            None if exp.saturating_sub(now)
+                > self.max_lifetime_ms.saturating_add(self.leeway_ms) =>
+            {
+                return Err(TokenError::BadLifetime(
+                    "without iat, exp lies further ahead than the maximum token lifetime",
+                ));
+            }
+            _ => {}
+        }
         Ok(exp)
     }
 
@@ -185,12 +212,14 @@ impl Verifier {
         &self,
         issuer: &IssuerConfig,
         token: &str,
-        user: String,
+        user: crate::entity::EntityRef,
     ) -> Result<Principal, TokenError> {
         let unavailable = |what: String| TokenError::IssuerUnavailable(what);
+        let url = issuer.userinfo_url();
+        check_endpoint(&url).map_err(|e| unavailable(format!("the userinfo URL {e}")))?;
         let response = self
             .http
-            .get(issuer.userinfo_url())
+            .get(url)
             .bearer_auth(token)
             .send()
             .await
@@ -211,6 +240,30 @@ impl Verifier {
             .map_err(|_| TokenError::Malformed("userinfo answer is not JSON"))?;
         claims::backstage_userinfo(user, &body)
     }
+}
+
+/// Backstage puts `typ` in the header (older releases put it in the payload). A token
+/// without one is not a current user token and is refused like any other type.
+fn check_token_type(
+    header: &Map<String, Value>,
+    claims: &Map<String, Value>,
+    issuer: &IssuerConfig,
+) -> Result<(), TokenError> {
+    let typ = header
+        .get("typ")
+        .and_then(Value::as_str)
+        .filter(|t| t.starts_with("vnd.backstage."))
+        .or_else(|| claims.get("typ").and_then(Value::as_str))
+        .unwrap_or("none");
+    if issuer.token_types().iter().any(|t| t == typ) {
+        return Ok(());
+    }
+    let printable: String = typ
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+        .take(32)
+        .collect();
+    Err(TokenError::WrongTokenType(printable))
 }
 
 fn decode_part(part: &str) -> Result<Map<String, Value>, TokenError> {

@@ -8,10 +8,10 @@ use super::{Action, Decision, Mapping, NamespaceLabels, Outcome, Policy, decide}
 use crate::audit::{AuditEvent, AuditLogger, Decision as AuditDecision, Severity, Status};
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, Env};
+use crate::entity::{EntityRef, Namespace};
 use crate::error::{Classify, ErrorKind};
 use crate::identity::{IdentityConfig, Principal, TokenError, Verifier};
 use crate::policy::NoLabels;
-use crate::policy::pattern::entity_ref;
 
 /// Who is asking.
 #[derive(Clone, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub struct AccessRequest {
     /// Which cluster, when the caller knows it.
     pub cluster: Option<String>,
     /// Which namespace.
-    pub namespace: String,
+    pub namespace: Namespace,
     /// What for.
     pub action: Action,
     /// The invocation's request id, joined into the audit record.
@@ -51,7 +51,7 @@ pub struct AccessRequest {
 /// A question that could not be answered.
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
-    /// The request itself is malformed (namespace or principal), naming the field.
+    /// The request itself is malformed (a principal of the wrong kinds), naming the field.
     #[error("{field}: expected {expected}")]
     InvalidRequest {
         /// The offending field.
@@ -136,7 +136,6 @@ impl Authorizer {
 
     /// Decides one request and writes its audit record. A deny is an `Ok` decision.
     pub async fn check(&self, request: &AccessRequest) -> Result<Decision, AccessError> {
-        check_namespace(&request.namespace)?;
         let principal = match &request.credential {
             Credential::Principal(p) => normalise(p)?,
             Credential::Token(token) => match self.verifier.verify(token).await {
@@ -164,7 +163,7 @@ impl Authorizer {
         }
         let labels = match self
             .labels
-            .labels(request.cluster.as_deref(), &request.namespace)
+            .labels(request.cluster.as_deref(), request.namespace.as_str())
             .await
         {
             Ok(labels) => labels,
@@ -206,7 +205,8 @@ impl Authorizer {
             (true, true) => Severity::Medium,
             (true, false) => self.policy.allow_severity,
         };
-        let mut event = event(request, Some(&principal.user))
+        let actor = principal.user.to_string();
+        let mut event = event(request, Some(&actor))
             .severity(severity)
             .decision(if outcome.allowed {
                 AuditDecision::Allow
@@ -240,7 +240,7 @@ impl Authorizer {
 
 fn event(request: &AccessRequest, principal: Option<&str>) -> AuditEvent {
     let mut event = AuditEvent::new("namespace-access")
-        .namespace(request.namespace.clone())
+        .namespace(request.namespace.as_str())
         .meta("action", request.action.as_str());
     if let Some(cluster) = &request.cluster {
         event = event.cluster(cluster.clone());
@@ -254,39 +254,26 @@ fn event(request: &AccessRequest, principal: Option<&str>) -> AuditEvent {
     event
 }
 
-/// Namespaces are DNS labels; anything else is a malformed request, not a deny.
-fn check_namespace(namespace: &str) -> Result<(), AccessError> {
-    let ok = !namespace.is_empty()
-        && namespace.len() <= 63
-        && namespace
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !namespace.starts_with('-')
-        && !namespace.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(AccessError::InvalidRequest {
-            field: "namespace",
-            expected: "a Kubernetes namespace name (lowercase letters, digits and '-', at most 63)"
-                .into(),
-        })
-    }
-}
-
+/// A principal named upstream must be a user with groups; refs are compared
+/// case-insensitively but kept lowercased so records print them alike.
 fn normalise(principal: &Principal) -> Result<Principal, AccessError> {
-    let user = entity_ref(&principal.user).map_err(|_| AccessError::InvalidRequest {
-        field: "principal.user",
-        expected: "an entity ref such as user:default/jane".into(),
-    })?;
-    let groups = principal
-        .groups
-        .iter()
-        .map(|g| entity_ref(g))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| AccessError::InvalidRequest {
+    if !principal.user.is_kind("user") {
+        return Err(AccessError::InvalidRequest {
+            field: "principal.user",
+            expected: "a user entity ref such as user:default/jane".into(),
+        });
+    }
+    if let Some(bad) = principal.groups.iter().find(|g| !g.is_kind("group")) {
+        return Err(AccessError::InvalidRequest {
             field: "principal.groups",
-            expected: "entity refs such as group:default/team-checkout".into(),
-        })?;
-    Ok(Principal { user, groups })
+            expected: format!(
+                "group entity refs such as group:default/team-checkout, not a {}",
+                bad.kind()
+            ),
+        });
+    }
+    Ok(Principal {
+        user: principal.user.lowercased(),
+        groups: principal.groups.iter().map(EntityRef::lowercased).collect(),
+    })
 }

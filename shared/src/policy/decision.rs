@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Action, Environment, Mapping, Policy};
+use crate::entity::EntityRef;
 use crate::identity::Principal;
 
 /// Why a request was allowed or denied. The wire names are the contract's reason codes.
@@ -110,9 +111,9 @@ pub struct Decision {
     /// The namespace's environment, when known.
     pub environment: Option<Environment>,
     /// The namespace's owner, when known.
-    pub owner: Option<String>,
+    pub owner: Option<EntityRef>,
     /// Who asked, when the credential said so.
-    pub principal: Option<String>,
+    pub principal: Option<EntityRef>,
     /// The audit record of this decision.
     pub audit_id: Uuid,
 }
@@ -125,18 +126,15 @@ pub fn decide(
     principal: &Principal,
     action: Action,
 ) -> Outcome {
-    let Some(owner) = mapping.owner.as_deref() else {
+    let Some(owner) = mapping.owner.as_ref() else {
         return if policy.strict {
             Outcome::deny(Reason::UnmappedNamespace)
         } else {
             Outcome::warn(Reason::UnmappedNamespace)
         };
     };
-    let is_owner = principal.user.eq_ignore_ascii_case(owner)
-        || principal
-            .groups
-            .iter()
-            .any(|g| g.eq_ignore_ascii_case(owner));
+    // Refs compare case-insensitively (EntityRef's equality).
+    let is_owner = principal.user == *owner || principal.groups.contains(owner);
     let Some(env) = mapping.environment else {
         return match (policy.strict, is_owner) {
             (true, _) => Outcome::deny(Reason::UnknownEnvironment),
@@ -155,12 +153,10 @@ pub fn decide(
             Outcome::deny(Reason::ActionNotAllowed)
         };
     }
-    let env_group = rules.groups.iter().any(|allowed| {
-        principal
-            .groups
-            .iter()
-            .any(|g| g.eq_ignore_ascii_case(allowed))
-    });
+    let env_group = rules
+        .groups
+        .iter()
+        .any(|allowed| principal.groups.contains(allowed));
     if env_group {
         return if may_act {
             Outcome::allow(Reason::EnvironmentGroup)

@@ -23,10 +23,11 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
-use super::pattern::{Pattern, entity_ref};
+use super::pattern::{Pattern, owner_ref};
 use super::{Action, Environment};
 use crate::audit::Severity;
 use crate::config::{ConfigError, Env};
+use crate::entity::{EntityRef, Namespace};
 
 /// The variable naming the policy file.
 pub const POLICY_FILE_VAR: &str = "AIOPS_POLICY_FILE";
@@ -54,7 +55,7 @@ pub struct PolicyError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvironmentRules {
     /// Groups allowed in every namespace of the environment (SRE in prod), lowercased refs.
-    pub groups: Vec<String>,
+    pub groups: Vec<EntityRef>,
     /// Actions allowed at all in the environment; default all three.
     pub actions: BTreeSet<Action>,
 }
@@ -91,7 +92,7 @@ impl Default for LabelNames {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Explicit {
     pub(crate) environment: Environment,
-    pub(crate) owner: String,
+    pub(crate) owner: EntityRef,
 }
 
 /// A loaded, validated policy.
@@ -101,7 +102,7 @@ pub struct Policy {
     pub strict: bool,
     pub(crate) environments: BTreeMap<Environment, EnvironmentRules>,
     aliases: HashMap<String, Environment>,
-    pub(crate) namespaces: BTreeMap<String, Explicit>,
+    pub(crate) namespaces: BTreeMap<Namespace, Explicit>,
     pub(crate) patterns: Vec<Pattern>,
     /// Label names, or `None` when the policy ignores labels.
     pub labels: Option<LabelNames>,
@@ -208,7 +209,7 @@ struct RawPolicy {
     #[serde(default)]
     environments: BTreeMap<Environment, RawEnvironment>,
     #[serde(default)]
-    namespaces: BTreeMap<String, RawExplicit>,
+    namespaces: BTreeMap<Namespace, RawExplicit>,
     patterns: Option<Vec<Spanned<RawPattern>>>,
     labels: Option<RawLabels>,
     #[serde(default)]
@@ -234,7 +235,7 @@ struct RawEnvironment {
     #[serde(default)]
     aliases: Vec<Spanned<String>>,
     #[serde(default)]
-    groups: Vec<EntityRef>,
+    groups: Vec<OwnerRef>,
     actions: Option<Vec<Action>>,
 }
 
@@ -242,7 +243,7 @@ struct RawEnvironment {
 #[serde(deny_unknown_fields)]
 struct RawExplicit {
     environment: Environment,
-    owner: EntityRef,
+    owner: OwnerRef,
 }
 
 #[derive(Deserialize)]
@@ -262,14 +263,12 @@ struct RawAudit {
 }
 
 /// A group or user ref, checked where it is read so the error carries its line.
-struct EntityRef(String);
+struct OwnerRef(EntityRef);
 
-impl<'de> Deserialize<'de> for EntityRef {
+impl<'de> Deserialize<'de> for OwnerRef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        entity_ref(&text)
-            .map(Self)
-            .map_err(serde::de::Error::custom)
+        owner_ref(&text).map(Self).map_err(serde::de::Error::custom)
     }
 }
 
@@ -319,7 +318,7 @@ impl RawPolicy {
         }
         for (namespace, entry) in self.namespaces {
             policy.namespaces.insert(
-                namespace.trim().to_owned(),
+                namespace,
                 Explicit {
                     environment: entry.environment,
                     owner: entry.owner.0,

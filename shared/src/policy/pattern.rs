@@ -1,6 +1,8 @@
-//! Naming-convention patterns such as `<team>-<env>` and entity-ref checks.
+//! Naming-convention patterns such as `<team>-<env>`.
 
 use regex::Regex;
+
+use crate::entity::EntityRef;
 
 /// A namespace naming convention: literal text with `<team>` and `<env>` placeholders,
 /// plus how to turn a match into an owner and an environment.
@@ -15,7 +17,7 @@ pub struct Pattern {
 /// What a pattern read from a namespace name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PatternMatch {
-    pub(crate) owner: String,
+    pub(crate) owner: EntityRef,
     /// The environment the pattern fixes, or the `<env>` text (maybe not a known name).
     pub(crate) environment: EnvText,
 }
@@ -50,7 +52,7 @@ impl Pattern {
                 "pattern {text:?}: the owner {owner:?} uses <team> but the pattern has no <team>"
             ));
         }
-        entity_ref(&owner.replace("<team>", "team"))?;
+        owner_ref(&owner.replace("<team>", "team"))?;
         match (has_env, environment) {
             (true, Some(_)) => Err(format!(
                 "pattern {text:?}: give either <env> in the pattern or `environment`, not both"
@@ -80,10 +82,9 @@ impl Pattern {
             (None, Some(m)) => EnvText::Raw(m.as_str().to_owned()),
             (None, None) => return None,
         };
-        Some(PatternMatch {
-            owner: self.owner.replace("<team>", team),
-            environment,
-        })
+        // A long team name can make the owner ref too long: then the pattern says nothing.
+        let owner = owner_ref(&self.owner.replace("<team>", team)).ok()?;
+        Some(PatternMatch { owner, environment })
     }
 }
 
@@ -127,30 +128,17 @@ fn compile(text: &str) -> Result<Regex, String> {
     Regex::new(&regex).map_err(|e| format!("pattern {text:?}: {e}"))
 }
 
-/// Checks and lowercases a Backstage entity ref of a group or user
-/// (`group:default/team-checkout`), since refs compare case-insensitively.
-pub(crate) fn entity_ref(text: &str) -> Result<String, String> {
-    let lower = text.trim().to_ascii_lowercase();
-    let ok = lower.split_once(':').is_some_and(|(kind, rest)| {
-        matches!(kind, "group" | "user")
-            && rest
-                .split_once('/')
-                .is_some_and(|(ns, name)| is_ref_part(ns) && is_ref_part(name))
-    });
-    if ok {
-        Ok(lower)
+/// A group or user ref (owners and environment groups), lowercased: refs compare
+/// case-insensitively and the policy prints them as it compares them.
+pub(crate) fn owner_ref(text: &str) -> Result<EntityRef, String> {
+    let parsed = EntityRef::parse(text).map_err(|e| e.to_string())?;
+    if parsed.is_kind("group") || parsed.is_kind("user") {
+        Ok(parsed.lowercased())
     } else {
         Err(format!(
-            "{text:?} is not an entity ref: expected group:<namespace>/<name> or user:<namespace>/<name>"
+            "{text:?} is not an owner: expected a group or user entity ref such as group:default/team-checkout"
         ))
     }
-}
-
-fn is_ref_part(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]
@@ -163,7 +151,7 @@ mod tests {
     fn the_default_convention_splits_on_the_last_dash() {
         let p = Pattern::new("<team>-<env>", None, None).unwrap();
         let m = p.matches("checkout-api-prod").unwrap();
-        assert_eq!(m.owner, "group:default/checkout-api");
+        assert_eq!(m.owner.to_string(), "group:default/checkout-api");
         assert_eq!(m.environment, EnvText::Raw("prod".into()));
         assert!(p.matches("default").is_none());
         assert!(p.matches("-prod").is_none());
@@ -178,7 +166,7 @@ mod tests {
         )
         .unwrap();
         let m = p.matches("sandbox-checkout").unwrap();
-        assert_eq!(m.owner, "group:default/team-checkout");
+        assert_eq!(m.owner.to_string(), "group:default/team-checkout");
         assert_eq!(m.environment, EnvText::Fixed(Environment::Dev));
     }
 
@@ -202,20 +190,24 @@ mod tests {
     }
 
     #[test]
-    fn entity_refs_are_checked_and_lowercased() {
+    fn owner_refs_are_checked_and_lowercased() {
         assert_eq!(
-            entity_ref("Group:Default/SRE").unwrap(),
+            owner_ref("Group:Default/SRE").unwrap().to_string(),
             "group:default/sre"
         );
-        assert!(entity_ref("user:default/jane").is_ok());
+        assert!(owner_ref("user:default/jane").is_ok());
+        assert_eq!(
+            owner_ref("group:sre").unwrap().to_string(),
+            "group:default/sre",
+            "the namespace defaults to default, as in Backstage"
+        );
         for bad in [
             "sre",
-            "group:sre",
             "component:default/x",
             "group:default/a b",
             "group:/x",
         ] {
-            assert!(entity_ref(bad).is_err(), "{bad}");
+            assert!(owner_ref(bad).is_err(), "{bad}");
         }
     }
 }

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::pattern::{EnvText, entity_ref};
+use super::pattern::EnvText;
 use super::{Environment, Policy};
+use crate::entity::{EntityRef, Namespace};
 
 /// Where a field of the mapping came from; recorded in the audit record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -31,7 +32,7 @@ pub struct Mapping {
     /// The environment text found but not known (`sandbox` in `checkout-sandbox`).
     pub unknown_environment: Option<String>,
     /// The owning group (or user) ref.
-    pub owner: Option<String>,
+    pub owner: Option<EntityRef>,
     /// Where `environment` / `unknown_environment` came from.
     pub environment_source: Option<Source>,
     /// Where `owner` came from.
@@ -40,18 +41,26 @@ pub struct Mapping {
 
 impl Policy {
     /// Maps `namespace`, given its labels if the cluster could be asked.
-    pub fn resolve(&self, namespace: &str, labels: Option<&BTreeMap<String, String>>) -> Mapping {
+    pub fn resolve(
+        &self,
+        namespace: &Namespace,
+        labels: Option<&BTreeMap<String, String>>,
+    ) -> Mapping {
         let explicit = self.namespaces.get(namespace);
         let (label_owner, label_env) = match (labels, &self.labels) {
             (Some(labels), Some(names)) => (
                 labels
                     .get(&names.owner)
-                    .and_then(|name| entity_ref(&format!("group:default/{name}")).ok()),
+                    .and_then(|name| EntityRef::new("group", "default", name).ok())
+                    .map(|r| r.lowercased()),
                 labels.get(&names.environment).cloned(),
             ),
             _ => (None, None),
         };
-        let pattern = self.patterns.iter().find_map(|p| p.matches(namespace));
+        let pattern = self
+            .patterns
+            .iter()
+            .find_map(|p| p.matches(namespace.as_str()));
 
         let owner = explicit
             .map(|e| (e.owner.clone(), Source::Explicit))
@@ -85,6 +94,14 @@ impl Policy {
 mod tests {
     use super::*;
 
+    fn ns(name: &str) -> Namespace {
+        Namespace::parse(name).unwrap()
+    }
+
+    fn owner(m: &Mapping) -> Option<String> {
+        m.owner.as_ref().map(ToString::to_string)
+    }
+
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
@@ -108,57 +125,57 @@ patterns:
             ("aiops.io/environment", "prd"),
         ]);
 
-        let m = policy.resolve("checkout-prod", Some(&both));
-        assert_eq!(m.owner.as_deref(), Some("group:default/platform"));
+        let m = policy.resolve(&ns("checkout-prod"), Some(&both));
+        assert_eq!(owner(&m).as_deref(), Some("group:default/platform"));
         assert_eq!(m.environment, Some(Environment::Staging));
         assert_eq!(
             (m.owner_source, m.environment_source),
             (Some(Source::Explicit), Some(Source::Explicit))
         );
 
-        let m = policy.resolve("cart-dev", Some(&both));
-        assert_eq!(m.owner.as_deref(), Some("group:default/team-labelled"));
+        let m = policy.resolve(&ns("cart-dev"), Some(&both));
+        assert_eq!(owner(&m).as_deref(), Some("group:default/team-labelled"));
         assert_eq!(m.environment, Some(Environment::Prod));
         assert_eq!(m.owner_source, Some(Source::Labels));
 
         let only_owner = labels(&[("aiops.io/owner", "team-labelled")]);
-        let m = policy.resolve("cart-dev", Some(&only_owner));
+        let m = policy.resolve(&ns("cart-dev"), Some(&only_owner));
         assert_eq!(m.owner_source, Some(Source::Labels));
         assert_eq!(
             (m.environment, m.environment_source),
             (Some(Environment::Dev), Some(Source::Pattern))
         );
 
-        let m = policy.resolve("cart-dev", None);
-        assert_eq!(m.owner.as_deref(), Some("group:default/cart"));
+        let m = policy.resolve(&ns("cart-dev"), None);
+        assert_eq!(owner(&m).as_deref(), Some("group:default/cart"));
         assert_eq!(m.owner_source, Some(Source::Pattern));
 
-        let m = policy.resolve("sandbox-cart", None);
+        let m = policy.resolve(&ns("sandbox-cart"), None);
         assert_eq!(m.environment, Some(Environment::Dev));
     }
 
     #[test]
     fn unknown_environment_text_and_unmapped_namespaces_are_reported_as_such() {
         let policy = Policy::default();
-        let m = policy.resolve("checkout-sandbox", None);
-        assert_eq!(m.owner.as_deref(), Some("group:default/checkout"));
+        let m = policy.resolve(&ns("checkout-sandbox"), None);
+        assert_eq!(owner(&m).as_deref(), Some("group:default/checkout"));
         assert_eq!(m.unknown_environment.as_deref(), Some("sandbox"));
         assert_eq!(m.environment, None);
-        assert_eq!(policy.resolve("default", None), Mapping::default());
+        assert_eq!(policy.resolve(&ns("default"), None), Mapping::default());
     }
 
     #[test]
     fn labels_are_ignored_when_the_policy_turns_them_off_or_they_are_malformed() {
         let policy = Policy::parse("labels: false", "test").unwrap();
         let l = labels(&[("aiops.io/owner", "team-x")]);
-        assert_eq!(policy.resolve("default", Some(&l)).owner, None);
+        assert_eq!(policy.resolve(&ns("default"), Some(&l)).owner, None);
         let renamed = Policy::parse("labels: {owner: example.com/team}", "test").unwrap();
         let l = labels(&[("example.com/team", "team-x")]);
         assert_eq!(
-            renamed.resolve("default", Some(&l)).owner.as_deref(),
+            owner(&renamed.resolve(&ns("default"), Some(&l))).as_deref(),
             Some("group:default/team-x")
         );
         let bad = labels(&[("example.com/team", "not a name")]);
-        assert_eq!(renamed.resolve("default", Some(&bad)).owner, None);
+        assert_eq!(renamed.resolve(&ns("default"), Some(&bad)).owner, None);
     }
 }

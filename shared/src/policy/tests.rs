@@ -1,6 +1,6 @@
 //! Policy tables: every environment and alias, strict and not, file validation, and
-#![allow(clippy::unwrap_used)]
 //! the audit record of each decision.
+#![allow(clippy::unwrap_used)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -10,13 +10,25 @@ use serde_json::Value;
 use super::*;
 use crate::audit::{AuditLogger, Severity, StdoutSink, StreamFields};
 use crate::clock::ManualClock;
+use crate::entity::{EntityRef, Namespace};
 use crate::identity::{IdentityConfig, Principal, Verifier};
 
 fn principal(groups: &[&str]) -> Principal {
     Principal {
-        user: "user:default/jane".into(),
-        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        user: EntityRef::parse("user:default/jane").unwrap(),
+        groups: groups
+            .iter()
+            .map(|g| EntityRef::parse(g).unwrap())
+            .collect(),
     }
+}
+
+fn ns(name: &str) -> Namespace {
+    Namespace::parse(name).unwrap()
+}
+
+fn owner(owner: Option<&EntityRef>) -> Option<String> {
+    owner.map(ToString::to_string)
 }
 
 const CHECKOUT: &str = "group:default/team-checkout";
@@ -43,9 +55,13 @@ fn the_default_policy_judges_every_environment_and_alias_by_name() {
     ];
     for (suffix, env) in names {
         let ns = format!("team-checkout-{suffix}");
-        let mapping = policy.resolve(&ns, None);
+        let mapping = policy.resolve(&self::ns(&ns), None);
         assert_eq!(mapping.environment, Some(env), "{ns}");
-        assert_eq!(mapping.owner.as_deref(), Some(CHECKOUT), "{ns}");
+        assert_eq!(
+            owner(mapping.owner.as_ref()).as_deref(),
+            Some(CHECKOUT),
+            "{ns}"
+        );
         for action in Action::ALL {
             let owner = decide(&policy, &mapping, &principal(&[CHECKOUT]), action);
             assert_eq!(
@@ -122,7 +138,12 @@ fn strict_denies_and_non_strict_allows_with_a_warning_what_it_cannot_judge() {
         ),
     ];
     for (policy, ns, who, allowed, reason, warning) in table {
-        let outcome = decide(policy, &policy.resolve(ns, None), who, Action::Read);
+        let outcome = decide(
+            policy,
+            &policy.resolve(&self::ns(ns), None),
+            who,
+            Action::Read,
+        );
         assert_eq!(
             outcome,
             Outcome {
@@ -198,7 +219,7 @@ fn environment_groups_and_per_environment_actions_apply() {
         ),
     ];
     for (ns, who, action, allowed, reason) in cases {
-        let outcome = decide(&policy, &policy.resolve(ns, None), who, action);
+        let outcome = decide(&policy, &policy.resolve(&self::ns(ns), None), who, action);
         assert_eq!(
             (outcome.allowed, outcome.reason),
             (allowed, reason),
@@ -310,7 +331,7 @@ fn request(credential: Credential, ns: &str) -> AccessRequest {
     AccessRequest {
         credential,
         cluster: Some("prod-eu1".into()),
-        namespace: ns.into(),
+        namespace: self::ns(ns),
         action: Action::Read,
         request_id: None,
     }
@@ -333,8 +354,8 @@ async fn every_decision_is_one_audit_record_and_denials_are_high() {
     let allowed = authz.check(&request(jane.clone(), "legacy")).await.unwrap();
     assert!(allowed.allowed);
     assert_eq!(
-        (allowed.environment, allowed.owner.as_deref()),
-        (Some(Environment::Prod), Some(CHECKOUT))
+        (allowed.environment, owner(allowed.owner.as_ref())),
+        (Some(Environment::Prod), Some(CHECKOUT.to_owned()))
     );
     let denied = authz
         .check(&request(jane.clone(), "team-cart-prod"))
@@ -349,7 +370,7 @@ async fn every_decision_is_one_audit_record_and_denials_are_high() {
         .await
         .unwrap();
     assert_eq!(
-        (bad_token.reason, bad_token.principal.as_deref()),
+        (bad_token.reason, bad_token.principal.as_ref()),
         (Reason::InvalidToken, None)
     );
 
@@ -396,18 +417,10 @@ async fn every_decision_is_one_audit_record_and_denials_are_high() {
 }
 
 #[tokio::test]
-async fn malformed_requests_are_errors_not_decisions() {
+async fn a_principal_of_the_wrong_kinds_is_an_error_not_a_decision() {
     let (authz, capture) = authorizer(Policy::default(), Arc::new(NoLabels));
-    let err = authz
-        .check(&request(
-            Credential::Principal(principal(&[CHECKOUT])),
-            "Not_A_Namespace",
-        ))
-        .await
-        .unwrap_err();
-    assert!(err.to_string().starts_with("namespace:"), "{err}");
     let bad_user = Principal {
-        user: "jane".into(),
+        user: EntityRef::parse("group:default/jane").unwrap(),
         groups: vec![],
     };
     let err = authz
@@ -415,5 +428,40 @@ async fn malformed_requests_are_errors_not_decisions() {
         .await
         .unwrap_err();
     assert!(err.to_string().starts_with("principal.user:"), "{err}");
+    let bad_group = Principal {
+        user: EntityRef::parse("user:default/jane").unwrap(),
+        groups: vec![EntityRef::parse("component:default/web").unwrap()],
+    };
+    let err = authz
+        .check(&request(Credential::Principal(bad_group), "a-prod"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("principal.groups:"), "{err}");
     assert!(capture.records().is_empty());
+}
+
+#[test]
+fn owner_case_does_not_matter_and_namespaces_in_the_file_are_validated() {
+    let policy = Policy::parse(
+        "namespaces:\n  payments: {environment: prod, owner: Group:Default/Team-Payments}\n",
+        "policy.yaml",
+    )
+    .unwrap();
+    let mapping = policy.resolve(&ns("payments"), None);
+    assert_eq!(
+        owner(mapping.owner.as_ref()).as_deref(),
+        Some("group:default/team-payments")
+    );
+    let outcome = decide(
+        &policy,
+        &mapping,
+        &principal(&["group:default/TEAM-PAYMENTS"]),
+        Action::Read,
+    );
+    assert_eq!(outcome.reason, Reason::Owner);
+    for bad in ["-payments", "Payments", "pay_ments"] {
+        let text = format!("namespaces:\n  {bad}: {{environment: prod, owner: group:default/a}}\n");
+        let err = Policy::parse(&text, "policy.yaml").unwrap_err();
+        assert!(err.message.contains("namespace name"), "{bad}: {err}");
+    }
 }
