@@ -17,8 +17,11 @@
 mod engine;
 mod json;
 mod keys;
+mod raw;
 mod rules;
 mod stream;
+mod vendors;
+mod yaml;
 
 use std::borrow::Cow;
 
@@ -223,7 +226,8 @@ impl Redactor {
 
     /// A JSON document, JSON lines, or any text mixing JSON lines with other lines. Each
     /// JSON line is redacted as JSON; other lines as text. A line that needed no change
-    /// is returned byte for byte (a changed JSON line is re-serialised).
+    /// is returned byte for byte; in a changed JSON line or document only the replaced
+    /// strings change (key order, spacing and escapes elsewhere stay as they were).
     pub fn redact_json_text(&self, input: &str) -> String {
         if let Some(out) = json::redact_document(&self.engine, input) {
             return out;
@@ -252,5 +256,9 @@ impl Default for Redactor {
     }
 }
 
+#[cfg(test)]
+mod shape_tests;
+#[cfg(test)]
+mod testgen;
 #[cfg(test)]
 mod tests;
