@@ -259,6 +259,6 @@ impl Default for Redactor {
 #[cfg(test)]
 mod shape_tests;
 #[cfg(test)]
-mod testgen;
+pub(crate) mod testgen;
 #[cfg(test)]
 mod tests;
