@@ -9,6 +9,7 @@
 //! resolving groups with the combined regex costs time in proportion to all rules.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex_automata::meta::Regex;
@@ -37,8 +38,9 @@ pub(crate) fn marker(label: &str) -> String {
 #[derive(Debug)]
 pub(crate) struct Engine {
     regex: Regex,
-    /// Each rule alone, to resolve the groups of a match the combined regex found.
-    per_rule: Vec<Regex>,
+    /// Each rule alone, to resolve the groups of a match the combined regex found;
+    /// compiled on the rule's first match, as most runs meet few rules.
+    per_rule: Vec<OnceLock<Option<Regex>>>,
     rules: Vec<Rule>,
     keys: KeyMatcher,
     /// `None` when some rule has no literal to look for: then every text is searched.
@@ -69,18 +71,7 @@ impl Engine {
                     detail: e.to_string(),
                 }
             })?;
-        let per_rule = rules
-            .iter()
-            .map(|r| {
-                Regex::builder()
-                    .syntax(syntax::Config::new().crlf(true))
-                    .build(&r.pattern)
-                    .map_err(|e| RedactError::Pattern {
-                        name: r.label.clone(),
-                        detail: e.to_string(),
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let per_rule = rules.iter().map(|_| OnceLock::new()).collect();
         let anchors: Option<Vec<String>> = rules
             .iter()
             .map(|r| r.anchors.clone())
@@ -206,7 +197,17 @@ impl Engine {
     /// it ever did not, the combined regex resolves them as it used to.
     fn captures(&self, text: &str, m: Match) -> Captures {
         let pid = m.pattern().as_usize();
-        if let Some(re) = self.per_rule.get(pid) {
+        let rule_regex = self.per_rule.get(pid).and_then(|cell| {
+            cell.get_or_init(|| {
+                // The combined regex compiled the same pattern, so this does too.
+                Regex::builder()
+                    .syntax(syntax::Config::new().crlf(true))
+                    .build(&self.rules[pid].pattern)
+                    .ok()
+            })
+            .as_ref()
+        });
+        if let Some(re) = rule_regex {
             let mut caps = re.create_captures();
             let input = Input::new(text).span(m.span()).anchored(Anchored::Yes);
             re.search_captures(&input, &mut caps);
