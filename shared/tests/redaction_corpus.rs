@@ -5,6 +5,8 @@
 
 // A failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
+// Test documents are built by appending formatted pieces; clarity over allocations.
+#![allow(clippy::format_push_string)]
 
 use std::path::PathBuf;
 

@@ -58,6 +58,7 @@ pub(crate) fn shape(label: &str, pattern: &str, anchors: &[&str]) -> Rule {
 }
 
 /// The built-in rules, in priority order, with the key rules built from `keys`.
+#[allow(clippy::too_many_lines)]
 pub(crate) fn builtin(keys: &KeyMatcher) -> Vec<Rule> {
     let k = keys.regex_alternation();
     let key_anchors = keys.anchors();

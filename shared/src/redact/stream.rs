@@ -107,13 +107,12 @@ impl<'e, W: Write> LineRedactor<'e, W> {
             }
             let hit = hits.get(next_hit).is_some_and(|&h| h < end);
             if !hit && self.doc.is_none() && is_json_line(line) {
-                clean_run = match clean_run {
-                    Some((from, _)) => Some((from, end)),
-                    None => {
-                        self.flush_text()?;
-                        Some((start, end))
-                    }
-                };
+                if let Some((from, _)) = clean_run {
+                    clean_run = Some((from, end));
+                } else {
+                    self.flush_text()?;
+                    clean_run = Some((start, end));
+                }
             } else {
                 if let Some((from, to)) = clean_run.take() {
                     self.out.write_all(&bytes[from..to])?;
@@ -179,14 +178,12 @@ impl<'e, W: Write> LineRedactor<'e, W> {
     }
 
     fn finish_doc(&mut self, doc: &Doc) -> io::Result<()> {
-        match raw::redact(self.engine, &doc.text) {
-            Some(redacted) => self.out.write_all(redacted.as_bytes()),
-            None => {
-                // Not JSON after all (a brace in a stack trace): it is text.
-                self.text.push_str(&doc.text);
-                Ok(())
-            }
+        if let Some(redacted) = raw::redact(self.engine, &doc.text) {
+            return self.out.write_all(redacted.as_bytes());
         }
+        // Not JSON after all (a brace in a stack trace): it is text.
+        self.text.push_str(&doc.text);
+        Ok(())
     }
 
     fn flush_text(&mut self) -> io::Result<()> {
