@@ -130,12 +130,17 @@ fn a_changed_json_line_keeps_its_key_order_and_spacing() {
         fastrand_u64()
     );
     let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(format!("{clean}{changed}").as_bytes()).unwrap();
+    file.write_all(format!("{clean}{changed}").as_bytes())
+        .unwrap();
     let output = aiops().arg("redact").arg(file.path()).output().unwrap();
     assert_eq!(output.status.code(), Some(0));
     let out = String::from_utf8(output.stdout).unwrap();
     let mut lines = out.split_inclusive('\n');
-    assert_eq!(lines.next(), Some(clean), "a clean line is kept byte for byte");
+    assert_eq!(
+        lines.next(),
+        Some(clean),
+        "a clean line is kept byte for byte"
+    );
     assert_eq!(
         lines.next(),
         Some(
