@@ -2,7 +2,8 @@
 //!
 //! The prefilter is an ASCII case-insensitive Aho-Corasick search for literals that
 //! every rule's match contains (`akia`, `eyj`, `bearer`, the sensitive key words, …).
-//! Most log lines contain none and are returned borrowed without running the regex.
+//! Most log lines contain none and are returned borrowed without running the regex
+//! (a stream runs the prefilter once over a whole chunk of lines, see `stream.rs`).
 //! A line that does contain one is searched once by a `regex_automata` meta regex
 //! built from all rules at once (a lazy DFA), not once per rule. Only a match is then
 //! taken apart into its groups, by that rule's own small regex on the match alone:

@@ -7,8 +7,13 @@
 //!   (`{"name": "DB_PASSWORD", "value": "…"}`; `valueFrom` is a reference and stays),
 //!   and in free text (`password=…`, `"token": "…"`, `--db-password …`).
 //! - **value rules**: secrets recognised by shape anywhere, also inside longer strings
-//!   (JWTs, AWS access key ids, GitHub and Slack tokens, PEM private keys, passwords in
-//!   URLs and connection strings, bearer tokens), plus the user's own patterns.
+//!   (JWTs, cloud and vendor tokens of the gitleaks and detect-secrets rule sets, PEM
+//!   private keys and their base64, passwords in URLs and connection strings, bearer
+//!   tokens), plus the user's own patterns.
+//! - **Secret manifests** written as YAML text: every `data:`/`stringData:` value.
+//!
+//! JSON text (a log line, a pretty document) is parsed into spans and redacted where
+//! it stands, so only the secrets change; key order and spacing stay.
 //!
 //! A replacement says what was removed and keeps the rest readable:
 //! `[REDACTED:aws_access_key]`, `https://user:[REDACTED:url_password]@host/`.
