@@ -23,7 +23,8 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let jwks = std::env::temp_dir().join(format!("aiops-fuzz-jwks-{}.json", std::process::id()));
+        let jwks =
+            std::env::temp_dir().join(format!("aiops-fuzz-jwks-{}.json", std::process::id()));
         Fixture {
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -53,7 +54,10 @@ fuzz_target!(|data: &[u8]| {
                 URL_SAFE_NO_PAD.encode(signature.unwrap_or_default())
             ),
         ),
-        _ => (&b"{\"keys\":[]}"[..], String::from_utf8_lossy(first).into_owned()),
+        _ => (
+            &b"{\"keys\":[]}"[..],
+            String::from_utf8_lossy(first).into_owned(),
+        ),
     };
     if std::fs::write(&fx.jwks, jwks).is_err() {
         return;

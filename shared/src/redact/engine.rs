@@ -51,9 +51,10 @@ pub(crate) struct Engine {
     url_anchor: Option<usize>,
 }
 
-/// A JSON `\u` escape can spell any literal the prefilter looks for, so text holding
-/// one always goes on to the rules (the JSON rules see the decoded strings).
-const ESCAPE_ANCHOR: &str = "\\u";
+/// JSON escapes can spell a literal the prefilter looks for (`\u0041KIA…`, and `\/`
+/// in `https:\/\/user:pw@host`, which PHP writes by default), so text holding one
+/// always goes on to the rules (the JSON rules see the decoded strings).
+const ESCAPE_ANCHORS: [&str; 2] = ["\\u", "\\/"];
 
 impl Engine {
     pub(crate) fn new(rules: Vec<Rule>, keys: KeyMatcher) -> Result<Self, RedactError> {
@@ -79,7 +80,7 @@ impl Engine {
             .collect::<Option<Vec<Vec<String>>>>()
             .map(|all| {
                 let mut flat: Vec<String> = all.into_iter().flatten().collect();
-                flat.push(ESCAPE_ANCHOR.to_owned());
+                flat.extend(ESCAPE_ANCHORS.map(str::to_owned));
                 flat.sort();
                 flat.dedup();
                 flat

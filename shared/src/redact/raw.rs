@@ -190,6 +190,8 @@ fn env_entry_label<'e>(
             Node::Str { value, .. } => engine.keys().label(value).map(|label| (k.as_ref(), label)),
             _ => None,
         })
+        // Of duplicate keys the last counts, as in a parsed map.
+        .rev()
         .min_by(|a, b| a.0.cmp(b.0))
         .map(|(_, label)| label)
 }

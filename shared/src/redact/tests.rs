@@ -442,3 +442,13 @@ fn a_changed_json_line_keeps_keys_order_spacing_and_escapes() {
         "{\"z\": 1, \"msg\": \"ok \\u00e9\", \"password\" : \"[REDACTED:password]\", \"a\": [true, null, 1.5e3]}\n"
     );
 }
+
+#[test]
+fn urls_with_json_escaped_slashes_still_lose_their_password() {
+    let r = Redactor::default();
+    let pw = super::testgen::random("a", 16);
+    let line = format!("{{\"msg\":\"connect to postgres:\\/\\/app:{pw}@db:5432\\/orders\"}}\n");
+    let out = r.redact_json_text(&line);
+    assert!(!out.contains(&pw), "{out}");
+    assert!(out.contains("[REDACTED:url_password]"), "{out}");
+}
