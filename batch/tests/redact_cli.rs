@@ -120,3 +120,40 @@ fn help_describes_the_redact_command() {
     assert_eq!(output.status.code(), Some(0));
     assert!(String::from_utf8(output.stdout).unwrap().contains("[FILE]"));
 }
+
+#[test]
+fn a_changed_json_line_keeps_its_key_order_and_spacing() {
+    let token = format!("sk_live_{:024}", fastrand_u64());
+    let clean = "{\"zeta\":1,\"alpha\":\"GET /healthz\",  \"mid\":[1,2]}\n";
+    let changed = format!(
+        "{{\"zeta\":1,\"msg\":\"charge with {token}\",  \"alpha\":{{\"password\":\"p-{}\",\"b\":2}},\"id\":\"x\"}}\n",
+        fastrand_u64()
+    );
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(format!("{clean}{changed}").as_bytes())
+        .unwrap();
+    let output = aiops().arg("redact").arg(file.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let out = String::from_utf8(output.stdout).unwrap();
+    let mut lines = out.split_inclusive('\n');
+    assert_eq!(
+        lines.next(),
+        Some(clean),
+        "a clean line is kept byte for byte"
+    );
+    assert_eq!(
+        lines.next(),
+        Some(
+            "{\"zeta\":1,\"msg\":\"charge with [REDACTED:stripe_key]\",  \"alpha\":{\"password\":\"[REDACTED:password]\",\"b\":2},\"id\":\"x\"}\n"
+        ),
+        "only the secrets change in a redacted line"
+    );
+}
+
+/// A number that differs per run, without another dependency.
+fn fastrand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(u64::from(std::process::id()));
+    h.finish() % 1_000_000_000_000
+}

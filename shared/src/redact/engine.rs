@@ -2,13 +2,15 @@
 //!
 //! The prefilter is an ASCII case-insensitive Aho-Corasick search for literals that
 //! every rule's match contains (`akia`, `eyj`, `bearer`, the sensitive key words, …).
-//! Most log lines contain none and are returned borrowed without running the regex.
+//! Most log lines contain none and are returned borrowed without running the regex
+//! (a stream runs the prefilter once over a whole chunk of lines, see `stream.rs`).
 //! A line that does contain one is searched once by a `regex_automata` meta regex
 //! built from all rules at once (a lazy DFA), not once per rule. Only a match is then
 //! taken apart into its groups, by that rule's own small regex on the match alone:
 //! resolving groups with the combined regex costs time in proportion to all rules.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex_automata::meta::Regex;
@@ -37,15 +39,22 @@ pub(crate) fn marker(label: &str) -> String {
 #[derive(Debug)]
 pub(crate) struct Engine {
     regex: Regex,
-    /// Each rule alone, to resolve the groups of a match the combined regex found.
-    per_rule: Vec<Regex>,
+    /// Each rule alone, to resolve the groups of a match the combined regex found;
+    /// compiled on the rule's first match, as most runs meet few rules.
+    per_rule: Vec<OnceLock<Option<Regex>>>,
     rules: Vec<Rule>,
     keys: KeyMatcher,
     /// `None` when some rule has no literal to look for: then every text is searched.
     prefilter: Option<AhoCorasick>,
-    /// Index of the `://` literal in the prefilter: it only counts with an `@` after it.
+    /// Index of the `://` literal in the prefilter: it only counts with an `@` after it
+    /// on the same line.
     url_anchor: Option<usize>,
 }
+
+/// JSON escapes can spell a literal the prefilter looks for (`\u0041KIA…`, and `\/`
+/// in `https:\/\/user:pw@host`, which PHP writes by default), so text holding one
+/// always goes on to the rules (the JSON rules see the decoded strings).
+const ESCAPE_ANCHORS: [&str; 2] = ["\\u", "\\/"];
 
 impl Engine {
     pub(crate) fn new(rules: Vec<Rule>, keys: KeyMatcher) -> Result<Self, RedactError> {
@@ -64,24 +73,14 @@ impl Engine {
                     detail: e.to_string(),
                 }
             })?;
-        let per_rule = rules
-            .iter()
-            .map(|r| {
-                Regex::builder()
-                    .syntax(syntax::Config::new().crlf(true))
-                    .build(&r.pattern)
-                    .map_err(|e| RedactError::Pattern {
-                        name: r.label.clone(),
-                        detail: e.to_string(),
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let per_rule = rules.iter().map(|_| OnceLock::new()).collect();
         let anchors: Option<Vec<String>> = rules
             .iter()
             .map(|r| r.anchors.clone())
             .collect::<Option<Vec<Vec<String>>>>()
             .map(|all| {
                 let mut flat: Vec<String> = all.into_iter().flatten().collect();
+                flat.extend(ESCAPE_ANCHORS.map(str::to_owned));
                 flat.sort();
                 flat.dedup();
                 flat
@@ -117,24 +116,52 @@ impl Engine {
     }
 
     /// Whether `text` may contain anything that a rule (or a sensitive key) matches.
-    /// A JSON `\u` escape can spell any literal the prefilter looks for, so text that
-    /// holds one always goes on to the JSON rules, which see the decoded strings.
     pub(crate) fn may_match(&self, text: &str) -> bool {
         let Some(ac) = &self.prefilter else {
             return true;
         };
-        if text.contains("\\u") {
+        ac.find_iter(text)
+            .any(|m| self.counts(text, m.pattern().as_usize(), m.end()))
+    }
+
+    /// Whether a prefilter hit ending at `end` counts: `://` only with an `@` after it
+    /// on its line.
+    fn counts(&self, text: &str, pattern: usize, end: usize) -> bool {
+        if Some(pattern) != self.url_anchor {
             return true;
         }
-        ac.find_iter(text).any(|m| {
-            Some(m.pattern().as_usize()) != self.url_anchor || text[m.end()..].contains('@')
-        })
+        let rest = &text.as_bytes()[end..];
+        let line = memchr::memchr(b'\n', rest).map_or(rest, |n| &rest[..n]);
+        memchr::memchr(b'@', line).is_some()
+    }
+
+    /// Calls `hit` with the start of every prefilter hit that counts in `text`, in
+    /// order, so a caller can skip whole lines without one. `false` when there is no
+    /// prefilter (every line must then be searched).
+    pub(crate) fn for_each_hit(&self, text: &str, mut hit: impl FnMut(usize)) -> bool {
+        let Some(ac) = &self.prefilter else {
+            return false;
+        };
+        for m in ac.find_iter(text) {
+            if self.counts(text, m.pattern().as_usize(), m.end()) {
+                hit(m.start());
+            }
+        }
+        true
     }
 
     pub(crate) fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         if !self.may_match(text) {
             return Cow::Borrowed(text);
         }
+        let redacted = self.redact_rules(text);
+        match super::yaml::redact_secret_data(&redacted) {
+            Some(out) => Cow::Owned(out),
+            None => redacted,
+        }
+    }
+
+    fn redact_rules<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = String::new();
         let mut copied = 0;
         let mut at = 0;
@@ -172,7 +199,17 @@ impl Engine {
     /// it ever did not, the combined regex resolves them as it used to.
     fn captures(&self, text: &str, m: Match) -> Captures {
         let pid = m.pattern().as_usize();
-        if let Some(re) = self.per_rule.get(pid) {
+        let rule_regex = self.per_rule.get(pid).and_then(|cell| {
+            cell.get_or_init(|| {
+                // The combined regex compiled the same pattern, so this does too.
+                Regex::builder()
+                    .syntax(syntax::Config::new().crlf(true))
+                    .build(&self.rules[pid].pattern)
+                    .ok()
+            })
+            .as_ref()
+        });
+        if let Some(re) = rule_regex {
             let mut caps = re.create_captures();
             let input = Input::new(text).span(m.span()).anchored(Anchored::Yes);
             re.search_captures(&input, &mut caps);
@@ -211,20 +248,34 @@ impl Engine {
         let label = match rule.check {
             Check::Bearer if looks_like_jwt(value) => "jwt",
             Check::Shape | Check::Bearer => rule.label.as_str(),
+            Check::Base64Pem if is_base64_private_key(value) => rule.label.as_str(),
+            Check::Base64Pem => return Err(m.end()),
             Check::Key => {
                 let key = caps.get_group_by_name("key").unwrap_or(m.span());
                 match self.keys.label(&text[key.range()]) {
-                    Some(label) if !is_placeholder(value) => label,
+                    Some(label) if !is_placeholder(value) && !is_plain_value(value) => label,
                     Some(_) => return Err(m.end()),
                     None => return Err(key.end),
                 }
             }
         };
-        if value.is_empty() || value.starts_with(MARKER_PREFIX) {
+        if value.is_empty() || value.starts_with(MARKER_PREFIX) || inside_marker(text, span.start) {
             return Err(m.end());
         }
         Ok((span, label))
     }
+}
+
+/// Whether `at` falls inside a marker written before (`https://[REDACTED:x]@host` must
+/// not be read as a user `[REDACTED` with the password `x]`).
+fn inside_marker(text: &str, at: usize) -> bool {
+    let mut from = at.saturating_sub(64);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    text[from..at]
+        .rfind(MARKER_PREFIX)
+        .is_some_and(|open| !text[from + open..at].contains(']'))
 }
 
 fn looks_like_jwt(value: &str) -> bool {
@@ -233,7 +284,60 @@ fn looks_like_jwt(value: &str) -> bool {
 
 /// Values that hold no secret, so `password: null` stays readable evidence.
 fn is_placeholder(value: &str) -> bool {
-    ["null", "none", "true", "false", "undefined", "nil"]
-        .iter()
-        .any(|p| value.eq_ignore_ascii_case(p))
+    [
+        "null",
+        "none",
+        "true",
+        "false",
+        "undefined",
+        "nil",
+        "yes",
+        "no",
+        "on",
+        "off",
+    ]
+    .iter()
+    .any(|p| value.eq_ignore_ascii_case(p))
+}
+
+/// Values that are plainly settings, not secrets: small numbers (`TOKEN_LIMIT=10`)
+/// and durations (`SESSION=30m`, `1h30m`, `250ms`).
+fn is_plain_value(value: &str) -> bool {
+    if !value.is_empty() && value.len() <= 3 && value.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    let mut rest = value;
+    let mut parts = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 4 {
+            return false;
+        }
+        rest = &rest[digits..];
+        let Some(unit) = ["ms", "us", "ns", "s", "m", "h", "d"]
+            .into_iter()
+            .find(|u| rest.starts_with(u))
+        else {
+            return false;
+        };
+        rest = &rest[unit.len()..];
+        parts += 1;
+    }
+    parts > 0
+}
+
+/// Whether base64 text decodes to the header of a PEM private key (any flavour).
+fn is_base64_private_key(value: &str) -> bool {
+    use base64::Engine as _;
+    let head = &value[..value.len().min(96) / 4 * 4];
+    base64::engine::general_purpose::STANDARD
+        .decode(head.trim_end_matches('='))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(head))
+        .is_ok_and(|bytes| {
+            let header = String::from_utf8_lossy(&bytes);
+            header
+                .split("-----")
+                .nth(1)
+                .is_some_and(|h| h.starts_with("BEGIN") && h.contains("PRIVATE KEY"))
+        })
 }

@@ -17,22 +17,18 @@ pub(crate) fn redact_value(engine: &Engine, value: &mut Value) -> bool {
     walk(engine, value, None)
 }
 
-/// A whole multi-line JSON document, or `None` when `input` is not one (then it is
-/// handled line by line).
+/// A whole multi-line JSON document, redacted where it stands, or `None` when `input`
+/// is not one (then it is handled line by line).
 pub(crate) fn redact_document(engine: &Engine, input: &str) -> Option<String> {
     let trimmed = input.trim();
     if !trimmed.contains('\n') || !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
         return None;
     }
-    let mut value: Value = serde_json::from_str(trimmed).ok()?;
-    if !engine.may_match(trimmed) || !redact_value(engine, &mut value) {
+    if !engine.may_match(input) {
+        // Nothing any rule could match: line by line would not change it either.
         return Some(input.to_owned());
     }
-    let mut out = serde_json::to_string_pretty(&value).ok()?;
-    if input.ends_with('\n') {
-        out.push('\n');
-    }
-    Some(out)
+    super::raw::redact(engine, input).map(std::borrow::Cow::into_owned)
 }
 
 fn walk(engine: &Engine, value: &mut Value, inherited: Option<&str>) -> bool {
@@ -96,7 +92,7 @@ const DESCRIPTIVE: &[&str] = &[
     "items",
 ];
 
-fn is_descriptive(key: &str) -> bool {
+pub(crate) fn is_descriptive(key: &str) -> bool {
     super::keys::words(key)
         .last()
         .is_some_and(|w| DESCRIPTIVE.contains(&w.as_str()))

@@ -33,7 +33,62 @@ const BUILTIN: &[(&str, &str)] = &[
     ("credentials", "credentials"),
     ("session", "session"),
     ("session_id", "session"),
+    ("pat", "token"),
+    ("app_key", "api_key"),
+    ("application_key", "api_key"),
+    ("routing_key", "routing_key"),
+    ("integration_key", "integration_key"),
+    ("service_key", "service_key"),
+    ("key_data", "private_key"),
+    ("tls_key", "private_key"),
+    ("ssl_key", "private_key"),
+    ("master_key", "secret_key"),
 ];
+
+/// Words people glue to a sensitive word in one-word environment names (`PGPASSWORD`,
+/// `APITOKEN`, `CLIENTSECRET`, `identitytoken`). Only these count, so that `bypass`,
+/// `compass`, `oauth` and `mytoken` stay plain words.
+const GLUED_PREFIXES: &[&str] = &[
+    "access",
+    "account",
+    "admin",
+    "api",
+    "app",
+    "auth",
+    "bearer",
+    "bot",
+    "client",
+    "db",
+    "deploy",
+    "encryption",
+    "ftp",
+    "github",
+    "gitlab",
+    "identity",
+    "ldap",
+    "master",
+    "mysql",
+    "npm",
+    "oauth",
+    "pg",
+    "private",
+    "redis",
+    "refresh",
+    "registry",
+    "root",
+    "secret",
+    "service",
+    "session",
+    "signing",
+    "smtp",
+    "storage",
+    "user",
+    "vault",
+    "webhook",
+];
+
+/// File-style keys (`tls.key`, `server.key` in Helm values and Secret data) hold keys.
+const FILE_KEY_SUFFIX: &str = ".key";
 
 /// One sensitive phrase.
 #[derive(Debug, Clone)]
@@ -138,12 +193,30 @@ impl KeyMatcher {
             return None;
         }
         let (joined, starts) = split_words(key);
+        let last_word = starts.last().map_or("", |&s| &joined[s..]);
         self.phrases
             .iter()
             .find(|p| {
                 joined.ends_with(&p.joined) && starts.contains(&(joined.len() - p.joined.len()))
             })
+            .or_else(|| {
+                // One word glued from a known prefix and a one-word phrase.
+                self.phrases.iter().find(|p| {
+                    p.words.len() == 1
+                        && last_word.len() > p.joined.len()
+                        && last_word.ends_with(&p.joined)
+                        && GLUED_PREFIXES.contains(&&last_word[..last_word.len() - p.joined.len()])
+                })
+            })
             .map(|p| p.label.as_str())
+            .or_else(|| {
+                let file_key = key.len() > FILE_KEY_SUFFIX.len()
+                    && key.is_char_boundary(key.len() - FILE_KEY_SUFFIX.len())
+                    && key[key.len() - FILE_KEY_SUFFIX.len()..]
+                        .eq_ignore_ascii_case(FILE_KEY_SUFFIX)
+                    && !key.starts_with('.');
+                file_key.then_some("private_key")
+            })
     }
 
     /// A case-insensitive regex alternation that every sensitive key's tail matches,
@@ -160,7 +233,7 @@ impl KeyMatcher {
                     .join("[_.-]?")
             })
             .collect();
-        format!("(?i:{})", alternatives.join("|"))
+        format!("(?i:{}|\\.key)", alternatives.join("|"))
     }
 
     /// Literals (compared ASCII case-insensitively) at least one of which occurs in
@@ -187,6 +260,7 @@ impl KeyMatcher {
             }
             out.extend(variants);
         }
+        out.push(FILE_KEY_SUFFIX.to_owned());
         out.sort();
         out.dedup();
         Some(out)

@@ -7,8 +7,13 @@
 //!   (`{"name": "DB_PASSWORD", "value": "…"}`; `valueFrom` is a reference and stays),
 //!   and in free text (`password=…`, `"token": "…"`, `--db-password …`).
 //! - **value rules**: secrets recognised by shape anywhere, also inside longer strings
-//!   (JWTs, AWS access key ids, GitHub and Slack tokens, PEM private keys, passwords in
-//!   URLs and connection strings, bearer tokens), plus the user's own patterns.
+//!   (JWTs, cloud and vendor tokens of the gitleaks and detect-secrets rule sets, PEM
+//!   private keys and their base64, passwords in URLs and connection strings, bearer
+//!   tokens), plus the user's own patterns.
+//! - **Secret manifests** written as YAML text: every `data:`/`stringData:` value.
+//!
+//! JSON text (a log line, a pretty document) is parsed into spans and redacted where
+//! it stands, so only the secrets change; key order and spacing stay.
 //!
 //! A replacement says what was removed and keeps the rest readable:
 //! `[REDACTED:aws_access_key]`, `https://user:[REDACTED:url_password]@host/`.
@@ -17,8 +22,11 @@
 mod engine;
 mod json;
 mod keys;
+mod raw;
 mod rules;
 mod stream;
+mod vendors;
+mod yaml;
 
 use std::borrow::Cow;
 
@@ -223,7 +231,8 @@ impl Redactor {
 
     /// A JSON document, JSON lines, or any text mixing JSON lines with other lines. Each
     /// JSON line is redacted as JSON; other lines as text. A line that needed no change
-    /// is returned byte for byte (a changed JSON line is re-serialised).
+    /// is returned byte for byte; in a changed JSON line or document only the replaced
+    /// strings change (key order, spacing and escapes elsewhere stay as they were).
     pub fn redact_json_text(&self, input: &str) -> String {
         if let Some(out) = json::redact_document(&self.engine, input) {
             return out;
@@ -252,5 +261,9 @@ impl Default for Redactor {
     }
 }
 
+#[cfg(test)]
+mod shape_tests;
+#[cfg(test)]
+pub(crate) mod testgen;
 #[cfg(test)]
 mod tests;

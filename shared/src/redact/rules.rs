@@ -20,6 +20,9 @@ pub(crate) enum Check {
     Key,
     /// Like [`Check::Shape`], but a bearer token that is a JWT says so.
     Bearer,
+    /// Base64 text that starts like a PEM block: a secret only when the decoded
+    /// header says `PRIVATE KEY` (a base64 certificate is evidence).
+    Base64Pem,
 }
 
 /// One rule before compilation.
@@ -45,7 +48,7 @@ const VALUE: &str = concat!(
     r#"(?:(?:[^\s"'&;,\\<>]|\\[^"'\s])*(?:[^\s"'&;,\\<>\]})]|\\[^"'\s]))?"#,
 );
 
-fn shape(label: &str, pattern: &str, anchors: &[&str]) -> Rule {
+pub(crate) fn shape(label: &str, pattern: &str, anchors: &[&str]) -> Rule {
     Rule {
         label: label.to_owned(),
         pattern: pattern.to_owned(),
@@ -55,6 +58,7 @@ fn shape(label: &str, pattern: &str, anchors: &[&str]) -> Rule {
 }
 
 /// The built-in rules, in priority order, with the key rules built from `keys`.
+#[allow(clippy::too_many_lines)]
 pub(crate) fn builtin(keys: &KeyMatcher) -> Vec<Rule> {
     let k = keys.regex_alternation();
     let key_anchors = keys.anchors();
@@ -64,11 +68,31 @@ pub(crate) fn builtin(keys: &KeyMatcher) -> Vec<Rule> {
         check: Check::Key,
         anchors: key_anchors.clone(),
     };
-    vec![
+    let mut rules = vec![
+        // PEM in every flavour (RSA, EC, DSA, PKCS#8, ENCRYPTED, OPENSSH, PGP's
+        // `PRIVATE KEY BLOCK`), also cut off before its END line.
         shape(
             "private_key",
-            r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----(?:[\s\S]*?-----END[A-Z0-9 ]*PRIVATE KEY-----|[A-Za-z0-9+/=\s\\]*)",
+            r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\:,-]*)",
             &["private key"],
+        ),
+        Rule {
+            check: Check::Base64Pem,
+            ..shape(
+                "private_key",
+                r"(?-u:\b)LS0tLS1CRUdJTi[A-Za-z0-9+/]{20,}={0,2}",
+                &["ls0tls1crudjti"],
+            )
+        },
+        shape(
+            "private_key",
+            r"PuTTY-User-Key-File-[0-9]+:[\s\S]*?Private-MAC:[ \t]*[0-9a-fA-F]+",
+            &["putty-user-key-file"],
+        ),
+        shape(
+            "age_secret_key",
+            r"(?-u:\b)AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
+            &["age-secret-key-1"],
         ),
         shape(
             "jwt",
@@ -92,14 +116,19 @@ pub(crate) fn builtin(keys: &KeyMatcher) -> Vec<Rule> {
         ),
         shape(
             "slack_token",
-            r"(?-u:\b)xox[abprs]-[A-Za-z0-9-]{10,}",
-            &["xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"],
+            r"(?-u:\b)(?:xox[abprse]-|xoxe\.xox[bp]-|xapp-[0-9]-)[A-Za-z0-9-]{10,}",
+            &[
+                "xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-", "xoxe-", "xoxe.", "xapp-",
+            ],
         ),
         shape(
             "slack_webhook",
             r"hooks\.slack\.com/(?P<secret>(?:services|workflows|triggers)/[A-Za-z0-9/_-]+)",
             &["hooks.slack.com"],
         ),
+    ];
+    rules.extend(super::vendors::rules());
+    rules.extend([
         Rule {
             check: Check::Bearer,
             ..shape(
@@ -108,11 +137,18 @@ pub(crate) fn builtin(keys: &KeyMatcher) -> Vec<Rule> {
                 &["bearer"],
             )
         },
-        // The password may contain ':' (only the first one ends the user name).
+        // The password may contain ':' (only the first one ends the user name) and
+        // even an unencoded '@' (the last one before the host ends it).
         shape(
             "url_password",
-            r#"[A-Za-z][A-Za-z0-9+.-]*://[^\s:@/?#"'<>\\]*:(?P<secret>[^\s@/?#"'<>\\]+)@"#,
+            r#"[A-Za-z][A-Za-z0-9+.-]*://[^\s:@/?#"'<>\\]*:(?P<secret>[^\s/?#"'<>\\]+)@"#,
             &["://"],
+        ),
+        // Oracle's `jdbc:oracle:thin:scott/tiger@host:1521/db`.
+        shape(
+            "url_password",
+            r#"(?i:jdbc:oracle:[a-z]+):[^\s/@:"']+/(?P<secret>[^\s@"']+)@"#,
+            &["jdbc:oracle:"],
         ),
         // ADO.NET / JDBC style `...;Password=p w;`: up to the next ';', spaces included.
         shape(
@@ -134,5 +170,6 @@ pub(crate) fn builtin(keys: &KeyMatcher) -> Vec<Rule> {
         key_rule(format!(
             r#"(?:^|[\s"'\[,])--?(?P<key>[A-Za-z0-9_.-]*{k})(?:[ \t]+|\\?["'][ \t]*,[ \t]*(?:\r?\n[ \t]*)?\\?["'])(?P<secret>[^\s"'\\-][^\s"'\\]*)"#
         )),
-    ]
+    ]);
+    rules
 }

@@ -7,13 +7,13 @@
 //! that ends at the closing bracket with the same indentation, so nested secrets in
 //! pretty-printed JSON get the key rules too.
 
-use std::io::{self, BufRead, Write};
-
-use serde_json::Value;
+use std::io::{self, BufRead, Read, Write};
 
 use super::engine::Engine;
-use super::json::redact_value;
+use super::raw;
 
+/// Input is read and prefiltered this much at a time.
+const CHUNK: usize = 1 << 20;
 /// A text block is redacted once it is this long (at a line that cannot split a secret).
 const TEXT_BLOCK: usize = 64 * 1024;
 /// Past this, a block or document is redacted whatever it holds, to bound memory.
@@ -50,16 +50,23 @@ impl<'e, W: Write> LineRedactor<'e, W> {
     }
 
     pub(crate) fn run<R: BufRead>(mut self, mut reader: R) -> io::Result<()> {
-        let mut buf = Vec::new();
+        let mut buf: Vec<u8> = Vec::with_capacity(2 * CHUNK);
         loop {
-            buf.clear();
-            if reader.read_until(b'\n', &mut buf)? == 0 {
+            let read = (&mut reader).take(CHUNK as u64).read_to_end(&mut buf)?;
+            let eof = read == 0;
+            // Whole lines only; a line longer than a chunk waits for its end.
+            let end = if eof {
+                buf.len()
+            } else {
+                match memchr::memrchr(b'\n', &buf) {
+                    Some(n) => n + 1,
+                    None => continue,
+                }
+            };
+            self.chunk(&buf[..end])?;
+            buf.drain(..end);
+            if eof {
                 break;
-            }
-            // `from_utf8` is much faster than the lossy conversion on valid text.
-            match std::str::from_utf8(&buf) {
-                Ok(line) => self.line(line)?,
-                Err(_) => self.line(&String::from_utf8_lossy(&buf))?,
             }
         }
         if let Some(doc) = self.doc.take() {
@@ -67,6 +74,57 @@ impl<'e, W: Write> LineRedactor<'e, W> {
         }
         self.flush_text()?;
         self.out.flush()
+    }
+
+    /// Whole lines: one prefilter pass over all of them, then clean JSON lines are
+    /// written through in runs and only the others are looked at one by one.
+    fn chunk(&mut self, bytes: &[u8]) -> io::Result<()> {
+        // `from_utf8` is much faster than the lossy conversion on valid text.
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            for line in bytes.split_inclusive(|b| *b == b'\n') {
+                match std::str::from_utf8(line) {
+                    Ok(line) => self.line(line)?,
+                    Err(_) => self.line(&String::from_utf8_lossy(line))?,
+                }
+            }
+            return Ok(());
+        };
+        let mut hits = Vec::new();
+        if !self.engine.for_each_hit(text, |at| hits.push(at)) {
+            for line in text.split_inclusive('\n') {
+                self.line(line)?;
+            }
+            return Ok(());
+        }
+        let mut next_hit = 0;
+        let mut clean_run: Option<(usize, usize)> = None;
+        let mut start = 0;
+        while start < text.len() {
+            let end = memchr::memchr(b'\n', &bytes[start..]).map_or(text.len(), |n| start + n + 1);
+            let line = &text[start..end];
+            while hits.get(next_hit).is_some_and(|&h| h < start) {
+                next_hit += 1;
+            }
+            let hit = hits.get(next_hit).is_some_and(|&h| h < end);
+            if !hit && self.doc.is_none() && is_json_line(line) {
+                if let Some((from, _)) = clean_run {
+                    clean_run = Some((from, end));
+                } else {
+                    self.flush_text()?;
+                    clean_run = Some((start, end));
+                }
+            } else {
+                if let Some((from, to)) = clean_run.take() {
+                    self.out.write_all(&bytes[from..to])?;
+                }
+                self.line(line)?;
+            }
+            start = end;
+        }
+        if let Some((from, to)) = clean_run {
+            self.out.write_all(&bytes[from..to])?;
+        }
+        Ok(())
     }
 
     fn line(&mut self, line: &str) -> io::Result<()> {
@@ -95,13 +153,9 @@ impl<'e, W: Write> LineRedactor<'e, W> {
                 self.flush_text()?;
                 return self.out.write_all(line.as_bytes());
             }
-            if let Ok(mut value) = serde_json::from_str::<Value>(trimmed) {
+            if let Some(redacted) = raw::redact(self.engine, line) {
                 self.flush_text()?;
-                if !redact_value(self.engine, &mut value) {
-                    return self.out.write_all(line.as_bytes());
-                }
-                serde_json::to_writer(&mut self.out, &value)?;
-                return self.out.write_all(terminator(line).as_bytes());
+                return self.out.write_all(redacted.as_bytes());
             }
         }
         self.text.push_str(line);
@@ -124,16 +178,12 @@ impl<'e, W: Write> LineRedactor<'e, W> {
     }
 
     fn finish_doc(&mut self, doc: &Doc) -> io::Result<()> {
-        let Ok(mut value) = serde_json::from_str::<Value>(&doc.text) else {
-            // Not JSON after all (a brace in a stack trace): it is text.
-            self.text.push_str(&doc.text);
-            return Ok(());
-        };
-        if !redact_value(self.engine, &mut value) {
-            return self.out.write_all(doc.text.as_bytes());
+        if let Some(redacted) = raw::redact(self.engine, &doc.text) {
+            return self.out.write_all(redacted.as_bytes());
         }
-        serde_json::to_writer_pretty(&mut self.out, &value)?;
-        self.out.write_all(terminator(&doc.text).as_bytes())
+        // Not JSON after all (a brace in a stack trace): it is text.
+        self.text.push_str(&doc.text);
+        Ok(())
     }
 
     fn flush_text(&mut self) -> io::Result<()> {
@@ -148,12 +198,9 @@ impl<'e, W: Write> LineRedactor<'e, W> {
     }
 }
 
-fn terminator(line: &str) -> &'static str {
-    if line.ends_with("\r\n") {
-        "\r\n"
-    } else if line.ends_with('\n') {
-        "\n"
-    } else {
-        ""
-    }
+/// A line that [`LineRedactor::line`] would treat as one JSON value (not the opening
+/// bracket of a pretty-printed document).
+fn is_json_line(line: &str) -> bool {
+    let trimmed = line.trim();
+    trimmed.len() > 1 && trimmed.starts_with(['{', '['])
 }

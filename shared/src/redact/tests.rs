@@ -327,3 +327,128 @@ fn the_redactor_can_be_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync + std::fmt::Debug>() {}
     assert_send_sync::<Redactor>();
 }
+
+#[test]
+fn env_names_as_people_write_them_hide_their_values_in_every_notation() {
+    let r = Redactor::default();
+    let names = [
+        ("PGPASSWORD", "password"),
+        ("APITOKEN", "token"),
+        ("CLIENTSECRET", "secret"),
+        ("DD_API_KEY", "api_key"),
+        ("DD_APP_KEY", "api_key"),
+        ("DATADOG_APPLICATION_KEY", "api_key"),
+        ("PAGERDUTY_ROUTING_KEY", "routing_key"),
+        ("PAGERDUTY_INTEGRATION_KEY", "integration_key"),
+        ("FLASK_SECRET_KEY", "secret_key"),
+        ("COSIGN_SIGNING_KEY", "private_key"),
+        ("SMTP_PASS", "password"),
+        ("identitytoken", "token"),
+        ("tls.key", "private_key"),
+    ];
+    for (name, label) in names {
+        let value = super::testgen::random("h", 32);
+        for line in [
+            format!("{name}={value}\n"),
+            format!("export {name}={value}\n"),
+            format!("{name}: {value}\n"),
+            format!("{{\"{name}\":\"{value}\"}}\n"),
+            format!("config:\n  {name}: \"{value}\"\n"),
+        ] {
+            for out in [r.redact_text(&line).into_owned(), r.redact_json_text(&line)] {
+                assert!(!out.contains(&value), "{line:?} -> {out:?}");
+                assert!(
+                    out.contains(&format!("[REDACTED:{label}]")),
+                    "{line:?} -> {out:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn settings_next_to_secret_words_stay() {
+    for line in [
+        "TOKEN_BUCKET_SIZE=10",
+        "PASSWORD_MIN_LENGTH=12",
+        "SESSION_TIMEOUT=30m",
+        "DD_SITE=datadoghq.eu",
+        "export AUTH_ENABLED=true",
+        "PASSWORD_RESET: off",
+        "SESSION=15m",
+        "token: 5",
+        "session=1h30m",
+        "bypass=3 compass=north oauth=enabled mytoken=x",
+        "(using password: YES)",
+    ] {
+        assert_eq!(text(line), line);
+    }
+}
+
+#[test]
+fn base64_private_keys_are_found_but_base64_certificates_stay() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let body = super::testgen::random("b", 64);
+    for kind in [
+        "RSA PRIVATE KEY",
+        "EC PRIVATE KEY",
+        "PRIVATE KEY",
+        "OPENSSH PRIVATE KEY",
+        "PGP PRIVATE KEY BLOCK",
+    ] {
+        let key = b64(&format!(
+            "-----BEGIN {kind}-----\n{body}\n-----END {kind}-----\n"
+        ));
+        let out = text(&format!("data {key} end"));
+        assert_eq!(out, "data [REDACTED:private_key] end", "{kind}");
+    }
+    let cert = b64(&format!(
+        "-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+    ));
+    let line = format!("ca.crt: {cert}");
+    assert_eq!(text(&line), line);
+}
+
+#[test]
+fn yaml_secret_manifests_lose_every_data_value_whatever_its_key() {
+    let (a, b, c) = (
+        super::testgen::random("b", 24),
+        super::testgen::random("a", 16),
+        super::testgen::random("a", 16),
+    );
+    let input = format!(
+        "apiVersion: v1\ndata:\n  app.conf: {a}\nkind: Secret\nmetadata:\n  name: app\nstringData:\n  script: |\n    login {b}\n  \"x.y\": '{c}'\ntype: Opaque\n---\napiVersion: v1\nkind: ConfigMap\ndata:\n  app.conf: kept\n"
+    );
+    let out = text(&input);
+    for secret in [&a, &b, &c] {
+        assert!(!out.contains(secret.as_str()), "{out}");
+    }
+    assert!(out.contains("  app.conf: [REDACTED:secret]\n"), "{out}");
+    assert!(out.contains("  name: app\n"), "{out}");
+    assert!(
+        out.contains("  app.conf: kept\n"),
+        "a ConfigMap keeps its data: {out}"
+    );
+    assert_eq!(text(&out), out);
+}
+
+#[test]
+fn a_changed_json_line_keeps_keys_order_spacing_and_escapes() {
+    let r = Redactor::default();
+    let input = "{\"z\": 1, \"msg\": \"ok \\u00e9\", \"password\" : \"hunter2\", \"a\": [true, null, 1.5e3]}\n";
+    assert_eq!(
+        r.redact_json_text(input),
+        "{\"z\": 1, \"msg\": \"ok \\u00e9\", \"password\" : \"[REDACTED:password]\", \"a\": [true, null, 1.5e3]}\n"
+    );
+}
+
+#[test]
+fn urls_with_json_escaped_slashes_still_lose_their_password() {
+    let r = Redactor::default();
+    let pw = super::testgen::random("a", 16);
+    let line = format!("{{\"msg\":\"connect to postgres:\\/\\/app:{pw}@db:5432\\/orders\"}}\n");
+    let out = r.redact_json_text(&line);
+    assert!(!out.contains(&pw), "{out}");
+    assert!(out.contains("[REDACTED:url_password]"), "{out}");
+}

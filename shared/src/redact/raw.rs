@@ -1,0 +1,442 @@
+//! JSON text redacted where it stands: the text is parsed into a tree of spans, the
+//! same rules as [`super::json`] decide what to replace, and only the replaced strings
+//! are rewritten. Everything else (key order, spacing, escapes, number spelling) stays
+//! byte for byte, and no `serde_json::Value` is built, which is what makes a changed
+//! log line cheap.
+//!
+//! The parser accepts standard JSON (RFC 8259) and nests at most [`MAX_DEPTH`] deep;
+//! anything else is not JSON here and is redacted as text by the caller.
+
+use std::borrow::Cow;
+
+use super::engine::{Engine, MARKER_PREFIX, marker};
+use super::json::is_descriptive;
+
+/// Deeper than `serde_json`'s own limit (128), so every line it parses parses here.
+const MAX_DEPTH: usize = 256;
+
+#[derive(Debug)]
+enum Node<'a> {
+    /// `span` includes the quotes.
+    Str {
+        span: (usize, usize),
+        value: Cow<'a, str>,
+    },
+    Num {
+        span: (usize, usize),
+    },
+    Literal,
+    Arr(Vec<Node<'a>>),
+    Obj(Vec<Member<'a>>),
+}
+
+#[derive(Debug)]
+struct Member<'a> {
+    key_span: (usize, usize),
+    key: Cow<'a, str>,
+    value: Node<'a>,
+}
+
+/// `text` redacted: `None` when it is not one JSON value (surrounded by whitespace
+/// only), borrowed when nothing needed a change.
+pub(crate) fn redact<'a>(engine: &Engine, text: &'a str) -> Option<Cow<'a, str>> {
+    let mut parser = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+    };
+    parser.ws();
+    let root = parser.value()?;
+    parser.ws();
+    if parser.pos != text.len() {
+        return None;
+    }
+    let mut edits = Vec::new();
+    walk(engine, &root, None, &mut edits);
+    if edits.is_empty() {
+        return Some(Cow::Borrowed(text));
+    }
+    let mut out = String::with_capacity(text.len() + 16 * edits.len());
+    let mut copied = 0;
+    for ((start, end), replacement) in edits {
+        out.push_str(&text[copied..start]);
+        out.push_str(&replacement);
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
+    Some(Cow::Owned(out))
+}
+
+type Edits = Vec<((usize, usize), String)>;
+
+fn json_string(s: &str) -> String {
+    // Serialising a str cannot fail.
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{MARKER_PREFIX}unprintable]\""))
+}
+
+fn replace_leaf(node: &Node<'_>, label: &str, edits: &mut Edits) {
+    match node {
+        Node::Str { value, .. } if value.starts_with(MARKER_PREFIX) => {}
+        Node::Str { span, .. } | Node::Num { span } => {
+            edits.push((*span, json_string(&marker(label))));
+        }
+        _ => {}
+    }
+}
+
+fn walk(engine: &Engine, node: &Node<'_>, inherited: Option<&str>, edits: &mut Edits) {
+    match node {
+        Node::Str { span, value } => match inherited {
+            Some(label) => replace_leaf(node, label, edits),
+            None => {
+                if let Cow::Owned(redacted) = engine.redact(value) {
+                    edits.push((*span, json_string(&redacted)));
+                }
+            }
+        },
+        Node::Num { .. } => {
+            if let Some(label) = inherited {
+                replace_leaf(node, label, edits);
+            }
+        }
+        Node::Literal => {}
+        Node::Arr(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let flag_label = (inherited.is_none() && i > 0)
+                    .then(|| flag_label(engine, &items[i - 1], item))
+                    .flatten();
+                match flag_label {
+                    Some(label) => replace_leaf(item, label, edits),
+                    None => walk(engine, item, inherited, edits),
+                }
+            }
+        }
+        Node::Obj(members) => walk_object(engine, members, inherited, edits),
+    }
+}
+
+/// The label for `item` when it is the value of the sensitive flag before it
+/// (`["--db-password", "hunter2"]`).
+fn flag_label<'e>(engine: &'e Engine, flag: &Node<'_>, item: &Node<'_>) -> Option<&'e str> {
+    let Node::Str { value: flag, .. } = flag else {
+        return None;
+    };
+    if !flag.starts_with('-') || flag.contains('=') {
+        return None;
+    }
+    let label = engine.keys().label(flag)?;
+    matches!(item, Node::Str { value, .. } if !value.starts_with('-')).then_some(label)
+}
+
+fn walk_object(
+    engine: &Engine,
+    members: &[Member<'_>],
+    inherited: Option<&str>,
+    edits: &mut Edits,
+) {
+    // Keys are text too (a map keyed by token must not leak it), and the rules below
+    // look at the redacted key, as the value-based redaction does.
+    let keys: Vec<Cow<'_, str>> = members
+        .iter()
+        .map(|m| {
+            if inherited.is_none() {
+                engine.redact(&m.key)
+            } else {
+                Cow::Borrowed(m.key.as_ref())
+            }
+        })
+        .collect();
+    let env_label = if inherited.is_none() {
+        env_entry_label(engine, members, &keys)
+    } else {
+        None
+    };
+    let secret_manifest = inherited.is_none() && is_kubernetes_secret(members, &keys);
+    for (member, key) in members.iter().zip(&keys) {
+        if let Cow::Owned(new) = key {
+            edits.push((member.key_span, json_string(new)));
+        }
+        let key = key.as_ref();
+        if inherited.is_some() && is_descriptive(key) {
+            walk(engine, &member.value, None, edits);
+            continue;
+        }
+        let label = inherited
+            .or_else(|| engine.keys().label(key))
+            .or_else(|| env_label.filter(|_| key.eq_ignore_ascii_case("value")))
+            .or_else(|| {
+                (secret_manifest && (key == "data" || key == "stringData")).then_some("secret")
+            });
+        walk(engine, &member.value, label, edits);
+    }
+}
+
+/// `{"name": "DB_PASSWORD", "value": …}`, with the key order of a sorted map so the
+/// choice is the same as the value-based redaction's.
+fn env_entry_label<'e>(
+    engine: &'e Engine,
+    members: &[Member<'_>],
+    keys: &[Cow<'_, str>],
+) -> Option<&'e str> {
+    if !keys.iter().any(|k| k.eq_ignore_ascii_case("value")) {
+        return None;
+    }
+    members
+        .iter()
+        .zip(keys)
+        .filter(|(_, k)| ["name", "key"].iter().any(|n| k.eq_ignore_ascii_case(n)))
+        .filter_map(|(m, k)| match &m.value {
+            Node::Str { value, .. } => engine.keys().label(value).map(|label| (k.as_ref(), label)),
+            _ => None,
+        })
+        // Of duplicate keys the last counts, as in a parsed map.
+        .rev()
+        .min_by(|a, b| a.0.cmp(b.0))
+        .map(|(_, label)| label)
+}
+
+fn is_kubernetes_secret(members: &[Member<'_>], keys: &[Cow<'_, str>]) -> bool {
+    // The last of duplicate keys counts, as in a parsed map.
+    let last_str = |name: &str| {
+        members
+            .iter()
+            .zip(keys)
+            .rev()
+            .find(|(_, k)| *k == name)
+            .and_then(|(m, _)| match &m.value {
+                Node::Str { value, .. } => Some(value.as_ref()),
+                _ => None,
+            })
+    };
+    last_str("kind") == Some("Secret") && last_str("apiVersion") == Some("v1")
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    depth: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.bytes.get(self.pos) == Some(&b) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self) -> Option<Node<'a>> {
+        match *self.bytes.get(self.pos)? {
+            b'"' => {
+                let start = self.pos;
+                let value = self.string()?;
+                Some(Node::Str {
+                    span: (start, self.pos),
+                    value,
+                })
+            }
+            b'{' => self.nested(Self::object),
+            b'[' => self.nested(Self::array),
+            b't' => self.literal("true"),
+            b'f' => self.literal("false"),
+            b'n' => self.literal("null"),
+            _ => self.number(),
+        }
+    }
+
+    fn nested(&mut self, f: fn(&mut Self) -> Option<Node<'a>>) -> Option<Node<'a>> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
+        let node = f(self);
+        self.depth -= 1;
+        node
+    }
+
+    fn literal(&mut self, word: &str) -> Option<Node<'a>> {
+        self.text[self.pos..].starts_with(word).then(|| {
+            self.pos += word.len();
+            Node::Literal
+        })
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while self.bytes.get(self.pos).is_some_and(u8::is_ascii_digit) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Option<Node<'a>> {
+        let start = self.pos;
+        self.eat(b'-');
+        if !self.eat(b'0') && self.digits() == 0 {
+            return None;
+        }
+        if self.eat(b'.') && self.digits() == 0 {
+            return None;
+        }
+        if self.eat(b'e') || self.eat(b'E') {
+            let _ = self.eat(b'+') || self.eat(b'-');
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        Some(Node::Num {
+            span: (start, self.pos),
+        })
+    }
+
+    fn array(&mut self) -> Option<Node<'a>> {
+        self.pos += 1;
+        let mut items = Vec::new();
+        self.ws();
+        if self.eat(b']') {
+            return Some(Node::Arr(items));
+        }
+        loop {
+            self.ws();
+            items.push(self.value()?);
+            self.ws();
+            if self.eat(b']') {
+                return Some(Node::Arr(items));
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+        }
+    }
+
+    fn object(&mut self) -> Option<Node<'a>> {
+        self.pos += 1;
+        let mut members = Vec::new();
+        self.ws();
+        if self.eat(b'}') {
+            return Some(Node::Obj(members));
+        }
+        loop {
+            self.ws();
+            if self.bytes.get(self.pos) != Some(&b'"') {
+                return None;
+            }
+            let key_start = self.pos;
+            let key = self.string()?;
+            let key_span = (key_start, self.pos);
+            self.ws();
+            if !self.eat(b':') {
+                return None;
+            }
+            self.ws();
+            let value = self.value()?;
+            members.push(Member {
+                key_span,
+                key,
+                value,
+            });
+            self.ws();
+            if self.eat(b'}') {
+                return Some(Node::Obj(members));
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+        }
+    }
+
+    /// A string at `self.pos` (its opening quote): borrowed when it has no escape.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.pos += 1;
+        let start = self.pos;
+        let rest = &self.bytes[start..];
+        let end = memchr_quote_or_escape(rest)?;
+        if rest[..end].iter().any(|&b| b < 0x20) {
+            return None;
+        }
+        if rest[end] == b'"' {
+            self.pos = start + end + 1;
+            return Some(Cow::Borrowed(&self.text[start..start + end]));
+        }
+        let mut out = String::from(&self.text[start..start + end]);
+        self.pos = start + end;
+        loop {
+            let b = *self.bytes.get(self.pos)?;
+            match b {
+                b'"' => {
+                    self.pos += 1;
+                    return Some(Cow::Owned(out));
+                }
+                b'\\' => {
+                    self.pos += 1;
+                    let esc = *self.bytes.get(self.pos)?;
+                    self.pos += 1;
+                    match esc {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => out.push(self.unicode_escape()?),
+                        _ => return None,
+                    }
+                }
+                0..0x20 => return None,
+                _ => {
+                    // Copy the run up to the next quote or escape at once.
+                    let run = &self.bytes[self.pos..];
+                    let n = memchr_quote_or_escape(run)?;
+                    if run[..n].iter().any(|&b| b < 0x20) {
+                        return None;
+                    }
+                    out.push_str(&self.text[self.pos..self.pos + n]);
+                    self.pos += n;
+                }
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let digits = self.text.get(self.pos..self.pos + 4)?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        self.pos += 4;
+        u32::from_str_radix(digits, 16).ok()
+    }
+
+    /// The character of a `\uXXXX` escape (after the `u`), joining surrogate pairs;
+    /// a lone surrogate is not JSON (as `serde_json` sees it).
+    fn unicode_escape(&mut self) -> Option<char> {
+        let first = self.hex4()?;
+        if (0xD800..0xDC00).contains(&first) {
+            if !self.text[self.pos..].starts_with("\\u") {
+                return None;
+            }
+            self.pos += 2;
+            let second = self.hex4()?;
+            if !(0xDC00..0xE000).contains(&second) {
+                return None;
+            }
+            return char::from_u32(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00));
+        }
+        char::from_u32(first)
+    }
+}
+
+fn memchr_quote_or_escape(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'"' || b == b'\\')
+}
