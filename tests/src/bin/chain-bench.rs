@@ -45,7 +45,12 @@ async fn backends() -> (MockServer, MockServer, MockServer, MockServer) {
     )
     .await;
     let kube = MockServer::start().await;
-    mount(&kube, "/api/v1/namespaces/web-dev/pods", data("kubernetes/pods-web.json")).await;
+    mount(
+        &kube,
+        "/api/v1/namespaces/web-dev/pods",
+        data("kubernetes/pods-web.json"),
+    )
+    .await;
     mount(
         &kube,
         "/apis/apps/v1/namespaces/web-dev/replicasets",
@@ -145,8 +150,15 @@ fn cold_start(binary: &str, dir: &std::path::Path, runs: usize) -> Vec<Duration>
             .expect("rca-api starts");
         let mut line = String::new();
         let stdout = child.stdout.take().expect("stdout");
-        BufReader::new(stdout).read_line(&mut line).expect("the listening line");
-        let addr = line.trim().rsplit("http://").next().unwrap_or_default().to_owned();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the listening line");
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         let mut stream = TcpStream::connect(&addr).expect("connect");
         stream
             .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
@@ -171,12 +183,21 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tmp");
     let (catalog, kube, logs, llm) = backends().await;
     let env: MapEnv = [
-        ("AIOPS_STORE", dir.path().join("store").to_string_lossy().into_owned()),
-        ("AIOPS_REPORT_DIR", dir.path().join("reports").to_string_lossy().into_owned()),
+        (
+            "AIOPS_STORE",
+            dir.path().join("store").to_string_lossy().into_owned(),
+        ),
+        (
+            "AIOPS_REPORT_DIR",
+            dir.path().join("reports").to_string_lossy().into_owned(),
+        ),
         ("AIOPS_BACKSTAGE_URL", catalog.uri()),
         ("AIOPS_BACKSTAGE_TOKEN", "bench".into()),
         ("AIOPS_VICTORIALOGS_URL", logs.uri()),
-        ("AIOPS_CLUSTERS", json!({"dev": {"url": kube.uri()}}).to_string()),
+        (
+            "AIOPS_CLUSTERS",
+            json!({"dev": {"url": kube.uri()}}).to_string(),
+        ),
         ("AIOPS_LLM_PROVIDER", "openai".into()),
         ("AIOPS_LLM_URL", format!("{}/v1", llm.uri())),
         ("AIOPS_LLM_MODEL", "gpt-4.1-mini".into()),
@@ -188,9 +209,17 @@ async fn main() {
     let clock: SharedClock = Arc::new(SystemClock);
     let config = RunnerConfig::from_env(&env).expect("config");
     let ledger = config.ledger(clock.clone()).await.expect("ledger");
-    let steps = aiops_chain::InProcessSteps::from_env(&env).await.expect("steps");
+    let steps = aiops_chain::InProcessSteps::from_env(&env)
+        .await
+        .expect("steps");
     let redactor = Arc::new(shared::redact::Redactor::default());
-    let runner = Runner::new(ledger.clone(), Arc::new(steps), config.retry, redactor.clone(), "bench");
+    let runner = Runner::new(
+        ledger.clone(),
+        Arc::new(steps),
+        config.retry,
+        redactor.clone(),
+        "bench",
+    );
     let audit = shared::audit::AuditLogger::new(
         &shared::audit::AuditConfig::from_env(&env).expect("audit"),
         redactor,
@@ -220,7 +249,11 @@ async fn main() {
         };
         let started = Instant::now();
         let accepted = acceptor
-            .accept(request, &Caller::Operator("local:bench".into()), AcceptOptions::default())
+            .accept(
+                request,
+                &Caller::Operator("local:bench".into()),
+                AcceptOptions::default(),
+            )
             .await
             .expect("accepted");
         let record = runner.run(&accepted.record.id).await.expect("ran");
@@ -232,9 +265,15 @@ async fn main() {
         }
     }
     report("request → committed report (in process)", times);
-    println!("peak RSS of the whole process (incl. the mock servers): {} KiB", peak_rss_kib());
+    println!(
+        "peak RSS of the whole process (incl. the mock servers): {} KiB",
+        peak_rss_kib()
+    );
     if let Some(pos) = args.iter().position(|a| a == "--cold-start") {
         let binary = args.get(pos + 1).expect("--cold-start PATH");
-        report("rca-api cold start → first /healthz", cold_start(binary, dir.path(), runs));
+        report(
+            "rca-api cold start → first /healthz",
+            cold_start(binary, dir.path(), runs),
+        );
     }
 }
