@@ -121,5 +121,21 @@ impl Classify for ConfigError {
     }
 }
 
+/// An error and its causes on one line: each cause is appended unless the message
+/// already says it.
+pub fn one_line(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
+}
+
 /// `Result` with the shared error as default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

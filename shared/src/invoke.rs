@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::config::{Env, ProcessEnv};
-use crate::error::{Classify, ErrorKind};
+use crate::error::{Classify, ErrorKind, one_line};
 
 /// Exit code for a handled event.
 pub const EXIT_OK: u8 = 0;
@@ -293,21 +293,6 @@ fn redacted(message: &str) -> String {
         .get_or_init(|| crate::redact::Redactor::from_env(&ProcessEnv).unwrap_or_default())
         .redact_text(message)
         .into_owned()
-}
-
-/// An error and its causes on one line.
-fn one_line(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text.replace('\n', " ")
 }
 
 #[cfg(test)]

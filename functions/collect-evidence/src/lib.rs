@@ -180,18 +180,4 @@ pub async fn run_step(
         .map_err(|e| shared::chain::StepFailure::from_error(&e))
 }
 
-#[async_trait::async_trait]
-impl shared::chain::StepExecutor for Context {
-    async fn execute(
-        &self,
-        step: shared::chain::Step,
-        state: &shared::chain::ChainState,
-    ) -> Result<shared::chain::StepOutput, shared::chain::StepFailure> {
-        if step != shared::chain::Step::CollectEvidence {
-            return Err(shared::chain::StepFailure::invalid(format!(
-                "collect-evidence cannot run the {step} step"
-            )));
-        }
-        run_step(self, state).await
-    }
-}
+shared::single_step_executor!(Context, CollectEvidence, run_step);

@@ -198,18 +198,4 @@ pub async fn run_step(
 #[cfg(test)]
 mod tests;
 
-#[async_trait::async_trait]
-impl shared::chain::StepExecutor for Context {
-    async fn execute(
-        &self,
-        step: shared::chain::Step,
-        state: &shared::chain::ChainState,
-    ) -> Result<shared::chain::StepOutput, shared::chain::StepFailure> {
-        if step != shared::chain::Step::LlmAnalyze {
-            return Err(shared::chain::StepFailure::invalid(format!(
-                "llm-analyze cannot run the {step} step"
-            )));
-        }
-        run_step(self, state).await
-    }
-}
+shared::single_step_executor!(Context, LlmAnalyze, run_step);

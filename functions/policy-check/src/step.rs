@@ -62,18 +62,4 @@ pub async fn run(ctx: &Context, state: &ChainState) -> Result<StepOutput, StepFa
     outcome
 }
 
-#[async_trait::async_trait]
-impl shared::chain::StepExecutor for Context {
-    async fn execute(
-        &self,
-        step: shared::chain::Step,
-        state: &ChainState,
-    ) -> Result<StepOutput, StepFailure> {
-        if step != shared::chain::Step::PolicyCheck {
-            return Err(StepFailure::invalid(format!(
-                "policy-check cannot run the {step} step"
-            )));
-        }
-        run(self, state).await
-    }
-}
+shared::single_step_executor!(Context, PolicyCheck, run);

@@ -199,22 +199,12 @@ pub struct StepFailure {
 
 impl StepFailure {
     /// From a handler's error, keeping its classification.
-    pub fn from_error<E: Classify + ?Sized>(err: &E) -> Self {
+    pub fn from_error<E: Classify>(err: &E) -> Self {
         let kind = err.kind();
-        let mut message = err.to_string();
-        let mut source = err.source();
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            source = cause.source();
-        }
         Self {
             kind,
             retryable: kind == ErrorKind::Dependency && err.is_retryable(),
-            message: message.replace('\n', " "),
+            message: crate::error::one_line(err),
         }
     }
 
@@ -243,6 +233,31 @@ impl Classify for StepFailure {
 pub trait StepExecutor: Send + Sync + fmt::Debug {
     /// One attempt of `step`.
     async fn execute(&self, step: Step, state: &ChainState) -> Result<StepOutput, StepFailure>;
+}
+
+/// Implements [`StepExecutor`] for a function's context that runs exactly one step,
+/// through its `run_step(&Context, &ChainState)` adapter:
+/// `shared::single_step_executor!(Context, CollectEvidence, run_step);`
+#[macro_export]
+macro_rules! single_step_executor {
+    ($context:ty, $step:ident, $run:path) => {
+        #[async_trait::async_trait]
+        impl $crate::chain::StepExecutor for $context {
+            async fn execute(
+                &self,
+                step: $crate::chain::Step,
+                state: &$crate::chain::ChainState,
+            ) -> Result<$crate::chain::StepOutput, $crate::chain::StepFailure> {
+                if step != $crate::chain::Step::$step {
+                    return Err($crate::chain::StepFailure::invalid(format!(
+                        "the {} function cannot run the {step} step",
+                        $crate::chain::Step::$step
+                    )));
+                }
+                $run(self, state).await
+            }
+        }
+    };
 }
 
 /// How often and how patiently a failing step is retried.
