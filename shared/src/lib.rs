@@ -1,7 +1,8 @@
 //! The library every aiops binary stands on.
 //!
 //! - [`config`]: configuration from the environment, parsed once per binary.
-//! - [`error`]: error conventions (invalid vs dependency, retryable or not).
+//! - [`classify`], [`error`]: error conventions (invalid vs dependency, retryable or
+//!   not, the Lambda error type) in a leaf module, and the crate's own error.
 //! - [`clock`]: time as a port, with a manual clock for tests.
 //! - [`store`]: the shared key-value store with conditional writes (S3, local directory).
 //! - [`evidence`], [`analysis`], [`run`]: the evidence bundle, the analysis result and
@@ -26,6 +27,7 @@ pub mod analyzers;
 pub mod audit;
 pub mod backoff;
 pub mod chain;
+pub mod classify;
 pub mod clock;
 pub mod collect;
 pub mod config;

@@ -2,7 +2,7 @@
 //! who is working on it.
 //!
 //! Every change is a pure transition ([`RunRecord::apply`]) of the record, an event and
-//! the time, persisted with a conditional write by [`crate::ledger`]. A record that is
+//! the time, persisted with a conditional write by the run ledger (`ledger.rs`). A record that is
 //! `queued` or `running` always carries a [`Lease`]; a lease that runs out (its process
 //! was killed) turns the run `failed` and retryable, so no accepted request is left
 //! without a terminal status.

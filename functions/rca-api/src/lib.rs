@@ -360,7 +360,7 @@ async fn status(
             );
         }
         Err(e) => {
-            let reason = e.reason().as_str();
+            let reason = shared::policy::Reason::from(&e).as_str();
             return problem::unauthorized(reason, &format!("the token was refused: {reason}"));
         }
     };

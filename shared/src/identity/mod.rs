@@ -29,7 +29,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::entity::EntityRef;
 use crate::error::{Classify, ErrorKind};
-use crate::policy::Reason;
 
 /// A verified caller: a user entity ref and the group refs it belongs to. Both travel
 /// as strings (`"user:default/jane"`).
@@ -91,16 +90,6 @@ pub enum TokenError {
 }
 
 impl TokenError {
-    /// The contract's reason code for this failure.
-    pub fn reason(&self) -> Reason {
-        match self {
-            Self::Expired => Reason::ExpiredToken,
-            Self::UntrustedIssuer => Reason::UntrustedIssuer,
-            Self::MissingGroups => Reason::MissingGroups,
-            _ => Reason::InvalidToken,
-        }
-    }
-
     /// A finer code for the audit record (`bad_signature`, `wrong_audience`, …).
     pub fn detail(&self) -> &'static str {
         match self {

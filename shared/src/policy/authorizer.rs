@@ -176,7 +176,7 @@ impl Authorizer {
     }
 
     fn refuse_credential(&self, request: &AccessRequest, error: &TokenError) -> Decision {
-        let reason = error.reason();
+        let reason = super::Reason::from(error);
         let event = event(request, None)
             .severity(Severity::High)
             .decision(AuditDecision::Deny)

@@ -60,6 +60,19 @@ impl Reason {
     }
 }
 
+/// The contract's reason code for a refused token.
+impl From<&crate::identity::TokenError> for Reason {
+    fn from(error: &crate::identity::TokenError) -> Self {
+        use crate::identity::TokenError;
+        match error {
+            TokenError::Expired => Self::ExpiredToken,
+            TokenError::UntrustedIssuer => Self::UntrustedIssuer,
+            TokenError::MissingGroups => Self::MissingGroups,
+            _ => Self::InvalidToken,
+        }
+    }
+}
+
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::error::{Classify, ErrorKind};
+use crate::classify::{Classify, ErrorKind};
 use crate::evidence::{CatalogEntity, EventGroup, Finding, LogLine, PodEvidence, RolloutStatus};
 
 /// A source failure, in words an operator can act on.

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::classify::{Classify, ErrorKind};
 use crate::config::{ConfigError, Env};
-use crate::error::{Classify, ErrorKind};
 
 pub use local::LocalStore;
 pub use s3::{S3Location, S3Store};
