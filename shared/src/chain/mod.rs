@@ -53,11 +53,13 @@ pub const STEPS: [Step; 4] = [
 ];
 
 /// The step names, in order: the Lambda functions and the state machine's task states.
+/// (Literal strings, so tools outside Rust read them; a test keeps them equal to
+/// [`Step::name`] of [`STEPS`].)
 pub const STEP_NAMES: [&str; 4] = [
-    Step::PolicyCheck.name(),
-    Step::CollectEvidence.name(),
-    Step::LlmAnalyze.name(),
-    Step::CommitReport.name(),
+    "policy-check",
+    "collect-evidence",
+    "llm-analyze",
+    "commit-report",
 ];
 
 impl Step {

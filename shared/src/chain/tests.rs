@@ -397,3 +397,8 @@ async fn a_permanent_failure_under_the_state_machine_is_non_retryable() {
     let record = rig.runner.ledger().get("s2").await.unwrap().unwrap();
     assert_eq!(record.status, RunStatus::Failed);
 }
+
+#[test]
+fn the_step_names_are_the_steps_in_order() {
+    assert_eq!(STEP_NAMES, STEPS.map(Step::name));
+}
