@@ -4,6 +4,7 @@
 
 pub mod chain_rig;
 pub mod conformance;
+pub mod github_fake;
 pub mod golden;
 pub mod kube_api;
 pub mod llm;

@@ -240,9 +240,13 @@ async fn token_problems_are_401_with_the_reason() {
     let (status, body) = api.call("POST", "/v1/rca", None, Some(web_request())).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["reason"], "invalid_token");
-    let mut forged = backends.token(JANE, &[WEB]);
-    forged.pop();
-    forged.push(if forged.ends_with('A') { 'B' } else { 'A' });
+    // One character in the middle of the signature changed (the last character of a
+    // base64url signature carries padding bits a decoder may ignore).
+    let token = backends.token(JANE, &[WEB]);
+    let at = token.rfind('.').unwrap() + 10;
+    let mut forged = token.clone().into_bytes();
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
     let (status, body) = api.post(&forged, web_request()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["reason"], "invalid_token");
@@ -313,6 +317,40 @@ async fn with_the_llm_down_the_run_succeeds_with_a_preliminary_report() {
         ],
     );
     assert!(report.contains("preliminary: true"), "{report}");
+}
+
+#[tokio::test]
+async fn a_request_is_committed_to_github_and_the_run_holds_the_commit() {
+    let backends = Backends::start(Llm::Answers, true).await;
+    let github = wiremock::MockServer::start().await;
+    aiops_tests::github_fake::mount(&github, "acme/rca").await;
+    let env = backends.env(&[
+        ("AIOPS_GITHUB_REPO", "acme/rca".into()),
+        ("AIOPS_GITHUB_BRANCH", "main".into()),
+        (
+            "AIOPS_GITHUB_TOKEN",
+            format!("ghp_{}", uuid::Uuid::new_v4().simple()),
+        ),
+        ("AIOPS_GITHUB_API_URL", github.uri()),
+    ]);
+    let api = api(&env).await;
+    let jane = backends.token(JANE, &[WEB]);
+    let (_, accepted) = api.post(&jane, web_request()).await;
+    let run_id = accepted["run_id"].as_str().unwrap();
+    api.starter.drain().await;
+    let (_, record) = api.get(&jane, run_id).await;
+    assert_eq!(record["status"], "succeeded", "{record:#}");
+    assert_eq!(record["report"]["repo"], "acme/rca");
+    assert_eq!(
+        record["report"]["commit"],
+        aiops_tests::github_fake::NEW_COMMIT
+    );
+    let blobs = aiops_tests::github_fake::blobs(&github).await;
+    let report = blobs
+        .iter()
+        .find(|b| b.contains(run_id) && b.contains("--listen-port"))
+        .unwrap_or_else(|| panic!("no committed report with the LLM's root cause: {blobs:#?}"));
+    assert!(report.contains("component:default/web"), "{report}");
 }
 
 #[tokio::test]
