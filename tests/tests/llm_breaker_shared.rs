@@ -85,11 +85,17 @@ async fn instances_share_one_breaker_through_s3_without_losing_a_transition() {
     assert_eq!(round(&rigs).await, INSTANCES);
     server.verify().await;
 
-    // After the open period, all four race for the single probe slot: one request.
+    // After the open period, all four race for the single probe slot: one request. The
+    // probe's answer takes a moment, so every instance asks the breaker while the probe
+    // is still out (an instance that asked after it closed would rightly call the LLM).
     server.reset().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json("openai-chat-completion.json")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json("openai-chat-completion.json"))
+                .set_delay(Duration::from_millis(150)),
+        )
         .expect(1)
         .mount(&server)
         .await;
