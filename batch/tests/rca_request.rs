@@ -12,6 +12,7 @@ use aiops_tests::chain_rig::{Backends, Llm, web_request};
 use serde_json::Value;
 use shared::chain::{RetryPolicy, Runner};
 use shared::clock::{Clock, ManualClock, SystemClock};
+use shared::config::Env as _;
 use shared::ledger::Ledger;
 use shared::redact::Redactor;
 use shared::run::RunStatus;
@@ -24,7 +25,10 @@ fn aiops(backends: &Backends, args: &[&str]) -> Command {
     cmd.args(args)
         .current_dir(backends.dir.path())
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(
+            "PATH",
+            shared::config::ProcessEnv.get("PATH").unwrap_or_default(),
+        )
         .envs(backends.vars())
         .stdin(Stdio::null());
     cmd

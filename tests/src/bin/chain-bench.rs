@@ -140,7 +140,10 @@ fn cold_start(binary: &str, dir: &std::path::Path, runs: usize) -> Vec<Duration>
         let mut child = Command::new(binary)
             .args(["--listen", "127.0.0.1:0"])
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env(
+                "PATH",
+                shared::config::ProcessEnv.get("PATH").unwrap_or_default(),
+            )
             .env("AIOPS_STORE", dir.join("cold-store"))
             .env("AIOPS_REPORT_DIR", dir.join("cold-reports"))
             .env("AIOPS_LOG", "warn")
