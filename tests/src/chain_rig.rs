@@ -72,31 +72,10 @@ impl Backends {
             kube_api::mount_k8sgpt(&kube, true, 1).await;
         }
         let logs = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/select/logsql/query"))
-            .respond_with(ResponseTemplate::new(200).set_body_raw(
-                kube_api::text("victorialogs/query-web-errors.jsonl"),
-                "application/stream+json",
-            ))
-            .mount(&logs)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/insert/jsonline"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&logs)
-            .await;
+        mount_victorialogs(&logs).await;
         let llm_server = MockServer::start().await;
         match llm {
-            Llm::Answers => {
-                Mock::given(method("POST"))
-                    .and(path("/v1/chat/completions"))
-                    .respond_with(
-                        ResponseTemplate::new(200)
-                            .set_body_json(crate::llm::json("openai-chat-completion.json")),
-                    )
-                    .mount(&llm_server)
-                    .await;
-            }
+            Llm::Answers => mount_llm_answer(&llm_server).await,
             Llm::Down => {
                 Mock::given(method("POST"))
                     .and(path("/v1/chat/completions"))
@@ -211,6 +190,35 @@ fn path_text(p: &Path) -> String {
 
 fn fastrand_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// VictoriaLogs answering every query with the `web` errors and accepting audit inserts.
+pub async fn mount_victorialogs(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/select/logsql/query"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            kube_api::text("victorialogs/query-web-errors.jsonl"),
+            "application/stream+json",
+        ))
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/insert/jsonline"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(server)
+        .await;
+}
+
+/// An OpenAI-compatible LLM answering every chat completion with a valid RCA.
+pub async fn mount_llm_answer(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(crate::llm::json("openai-chat-completion.json")),
+        )
+        .mount(server)
+        .await;
 }
 
 /// The request body for the `web` component.

@@ -81,10 +81,36 @@ impl Api {
         self.call("POST", "/v1/rca", Some(token), Some(body)).await
     }
 
+    /// Posts `web_request()` as `token`, waits for the run to end and returns its record
+    /// as that user reads it.
+    async fn run_web(&self, token: &str) -> Value {
+        let (status, accepted) = self.post(token, web_request()).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        let run_id = accepted["run_id"].as_str().unwrap();
+        self.starter.drain().await;
+        let (status, record) = self.get(token, run_id).await;
+        assert_eq!(status, StatusCode::OK, "{record}");
+        record
+    }
+
     async fn get(&self, token: &str, id: &str) -> (StatusCode, Value) {
         self.call("GET", &format!("/v1/rca/{id}"), Some(token), None)
             .await
     }
+}
+
+/// The chain's configuration with reports going to `acme/rca` on `github`, with a token
+/// generated for this run.
+fn github_env(backends: &Backends, github: &wiremock::MockServer) -> MapEnv {
+    backends.env(&[
+        ("AIOPS_GITHUB_REPO", "acme/rca".into()),
+        ("AIOPS_GITHUB_BRANCH", "main".into()),
+        (
+            "AIOPS_GITHUB_TOKEN",
+            format!("ghp_{}", uuid::Uuid::new_v4().simple()),
+        ),
+        ("AIOPS_GITHUB_API_URL", github.uri()),
+    ])
 }
 
 fn git(dir: &std::path::Path, args: &[&str]) -> String {
@@ -303,10 +329,7 @@ async fn with_the_llm_down_the_run_succeeds_with_a_preliminary_report() {
     let backends = Backends::start(Llm::Down, true).await;
     let api = api(&backends.env(&[])).await;
     let jane = backends.token(JANE, &[WEB]);
-    let (_, accepted) = api.post(&jane, web_request()).await;
-    let run_id = accepted["run_id"].as_str().unwrap();
-    api.starter.drain().await;
-    let (_, record) = api.get(&jane, run_id).await;
+    let record = api.run_web(&jane).await;
     assert_eq!(record["status"], "succeeded", "{record:#}");
     assert_eq!(record["preliminary"], true, "marked for an LLM re-run");
     let report = git(
@@ -324,21 +347,11 @@ async fn a_request_is_committed_to_github_and_the_run_holds_the_commit() {
     let backends = Backends::start(Llm::Answers, true).await;
     let github = wiremock::MockServer::start().await;
     aiops_tests::github_fake::mount(&github, "acme/rca").await;
-    let env = backends.env(&[
-        ("AIOPS_GITHUB_REPO", "acme/rca".into()),
-        ("AIOPS_GITHUB_BRANCH", "main".into()),
-        (
-            "AIOPS_GITHUB_TOKEN",
-            format!("ghp_{}", uuid::Uuid::new_v4().simple()),
-        ),
-        ("AIOPS_GITHUB_API_URL", github.uri()),
-    ]);
+    let env = github_env(&backends, &github);
     let api = api(&env).await;
     let jane = backends.token(JANE, &[WEB]);
-    let (_, accepted) = api.post(&jane, web_request()).await;
-    let run_id = accepted["run_id"].as_str().unwrap();
-    api.starter.drain().await;
-    let (_, record) = api.get(&jane, run_id).await;
+    let record = api.run_web(&jane).await;
+    let run_id = record["id"].as_str().unwrap();
     assert_eq!(record["status"], "succeeded", "{record:#}");
     assert_eq!(record["report"]["repo"], "acme/rca");
     assert_eq!(
@@ -364,20 +377,11 @@ async fn with_github_down_the_run_fails_at_commit_report_retryable_and_keeps_its
         )
         .mount(&github)
         .await;
-    let env = backends.env(&[
-        ("AIOPS_GITHUB_REPO", "acme/rca".into()),
-        (
-            "AIOPS_GITHUB_TOKEN",
-            format!("ghp_{}", uuid::Uuid::new_v4().simple()),
-        ),
-        ("AIOPS_GITHUB_API_URL", github.uri()),
-    ]);
+    let env = github_env(&backends, &github);
     let api = api(&env).await;
     let jane = backends.token(JANE, &[WEB]);
-    let (_, accepted) = api.post(&jane, web_request()).await;
-    let run_id = accepted["run_id"].as_str().unwrap();
-    api.starter.drain().await;
-    let (_, record) = api.get(&jane, run_id).await;
+    let record = api.run_web(&jane).await;
+    let run_id = record["id"].as_str().unwrap();
     assert_eq!(record["status"], "failed", "{record:#}");
     assert_eq!(record["step"], "commit-report");
     assert_eq!(record["error"]["step"], "commit-report");

@@ -108,8 +108,8 @@ fn default_since() -> String {
     "2h".into()
 }
 
-/// What every step reads: the run, the resolved target and who asked. Also the payload
-/// the state machine passes from task to task.
+/// What every step reads: the run, the resolved target and who asked, derived from the
+/// run record (the state machine passes only the run id, see [`lambda::ChainEvent`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainState {
     /// The run.
@@ -460,7 +460,7 @@ impl Runner {
         let mut attempt = 0;
         loop {
             let record = self
-                .attempt_within(run_id_of(&record), step, before + self.retry.max_attempts)
+                .attempt_within(&record.id, step, before + self.retry.max_attempts)
                 .await?;
             if record.status.is_terminal() || record.step_done(step.name()) {
                 return Ok(record);
@@ -621,10 +621,6 @@ impl Runner {
             .await?
             .ok_or_else(|| LedgerError::Missing(run_id.to_owned()))
     }
-}
-
-fn run_id_of(record: &RunRecord) -> &str {
-    &record.id
 }
 
 /// Finished for good: succeeded, denied, or failed in a way a resume cannot fix.

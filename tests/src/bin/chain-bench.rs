@@ -77,28 +77,9 @@ async fn backends() -> (MockServer, MockServer, MockServer, MockServer) {
         .mount(&kube)
         .await;
     let logs = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/select/logsql/query"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            aiops_tests::kube_api::text("victorialogs/query-web-errors.jsonl"),
-            "application/stream+json",
-        ))
-        .mount(&logs)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/insert/jsonline"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&logs)
-        .await;
+    aiops_tests::chain_rig::mount_victorialogs(&logs).await;
     let llm = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(aiops_tests::llm::json("openai-chat-completion.json")),
-        )
-        .mount(&llm)
-        .await;
+    aiops_tests::chain_rig::mount_llm_answer(&llm).await;
     (catalog, kube, logs, llm)
 }
 
