@@ -7,9 +7,15 @@
 //! - [`eval`]: scoring the analysis on a folder of incident cases.
 //! - [`policy`]: `aiops policy check`.
 //! - [`redact`]: the shared redactor over a file or stdin.
+//! - [`audit`]: the namespace-ownership audit (`aiops audit-namespaces`).
+//! - [`rerun`]: the re-run of failed and preliminary RCAs (`aiops rerun-failed`).
+//! - [`nightly`]: both, once or on a cron schedule, and the Lambda entry point.
 
+pub mod audit;
 pub mod eval;
+pub mod nightly;
 pub mod policy;
 pub mod rca;
 pub mod redact;
+pub mod rerun;
 pub mod runs;

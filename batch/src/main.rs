@@ -2,7 +2,7 @@
 //! the command line, hands each command the process environment and standard streams,
 //! and maps the outcome to the exit codes of `docs/contract.md`.
 
-use aiops::{eval, policy, rca, redact, runs};
+use aiops::{audit, eval, nightly, policy, rca, redact, rerun, runs};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -41,9 +41,25 @@ enum Command {
     Policy(policy::Args),
     /// Score the analysis on a folder of incident cases (exit 1 below 100 %).
     Eval(eval::Args),
+    /// The namespace-ownership audit: every audited cluster's namespaces against the
+    /// policy and the catalog. Findings JSON on stdout (and in the store under
+    /// audits/namespaces/<date>.json), one audit record per finding, counts on stderr.
+    /// Exit 0 when it ran, whatever it found.
+    AuditNamespaces(audit::Args),
+    /// Resume failed RCAs that may still succeed, and analyse preliminary reports again
+    /// once the LLM's breaker is closed. Summary JSON on stdout.
+    RerunFailed(rerun::Args),
+    /// The audit and the re-run, once (--once) or on a cron schedule (--schedule
+    /// "0 0 2 * * *", UTC, seconds first) until stopped. Exit 0 when every job ran, 1
+    /// when one could not.
+    Nightly(nightly::Args),
 }
 
 fn main() -> ExitCode {
+    // In Lambda the function takes the scheduler's and the state machine's events.
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return run_lambda();
+    }
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Redact(args) => redact::run(
@@ -56,6 +72,9 @@ fn main() -> ExitCode {
         Command::Policy(args) => return finish(run_policy(args)),
         Command::Runs(args) => return finish(run_runs(args)),
         Command::Eval(args) => return finish(run_eval(args)),
+        Command::AuditNamespaces(args) => return finish(run_audit(args)),
+        Command::RerunFailed(args) => return finish(run_rerun(args)),
+        Command::Nightly(args) => return finish(run_nightly(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -110,6 +129,82 @@ fn run_eval(args: &eval::Args) -> Result<(), eval::Error> {
     runtime
         .block_on(eval::run(args, &ProcessEnv, &mut std::io::stdout().lock()))
         .map(drop)
+}
+
+fn runtime<E>(wrap: impl FnOnce(std::io::Error) -> E) -> Result<tokio::runtime::Runtime, E> {
+    tokio::runtime::Runtime::new().map_err(wrap)
+}
+
+fn run_audit(args: &audit::Args) -> Result<(), audit::Error> {
+    shared::telemetry::init(&ProcessEnv);
+    runtime(audit::Error::Output)?.block_on(async {
+        let auditor = audit::Auditor::from_env(&ProcessEnv, runs::system_clock()).await?;
+        audit::run(&auditor, args, std::io::stdout().lock())
+            .await
+            .map(drop)
+    })
+}
+
+fn run_rerun(args: &rerun::Args) -> Result<(), rerun::Error> {
+    shared::telemetry::init(&ProcessEnv);
+    runtime(rerun::Error::Output)?.block_on(async {
+        let rerunner = rerun::Rerunner::from_env(&ProcessEnv, runs::system_clock()).await?;
+        rerun::run(&rerunner, args, std::io::stdout().lock())
+            .await
+            .map(drop)
+    })
+}
+
+fn run_nightly(args: &nightly::Args) -> Result<(), nightly::Error> {
+    shared::telemetry::init(&ProcessEnv);
+    runtime(nightly::Error::Output)?.block_on(nightly::run(
+        args,
+        &ProcessEnv,
+        runs::system_clock(),
+        stop_signal(),
+        std::io::stdout(),
+    ))
+}
+
+/// Ctrl-C or SIGTERM. A scheduled run stops at its next wait, never inside a run.
+async fn stop_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = interrupt => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await;
+}
+
+fn run_lambda() -> ExitCode {
+    shared::telemetry::init(&ProcessEnv);
+    let Ok(runtime) = tokio::runtime::Runtime::new() else {
+        eprintln!("aiops: the async runtime could not start");
+        return ExitCode::from(shared::invoke::EXIT_DEPENDENCY);
+    };
+    let clock = runs::system_clock();
+    runtime.block_on(shared::invoke::run_lambda(
+        move |event: nightly::LambdaEvent| {
+            let clock = clock.clone();
+            async move { nightly::handle_event(&ProcessEnv, &clock, event).await }
+        },
+    ))
 }
 
 fn finish<E: Classify + std::fmt::Display>(result: Result<(), E>) -> ExitCode {

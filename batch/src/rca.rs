@@ -147,15 +147,18 @@ impl Context {
         let audit = AuditLogger::new(&audit_config, redactor.clone(), clock.clone())?;
         let catalog = BackstageCatalog::from_env(env, std::time::Duration::from_secs(10))?
             .map(|c| Arc::new(c) as Arc<dyn Catalog>);
+        let policy = Policy::from_env(env)?;
+        let labels = shared::sources::labels::from_env(env, &policy)?;
         let acceptor = Acceptor::new(
             &IdentityConfig::from_env(env)?,
-            Policy::from_env(env)?,
+            policy,
             audit,
             clock,
             catalog,
             ledger.clone(),
             env.get("AIOPS_CLUSTER_NAME"),
             "aiops",
+            labels,
         )?;
         let user = env
             .get("USER")

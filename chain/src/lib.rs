@@ -81,6 +81,15 @@ impl InProcessSteps {
     pub fn policy(&self) -> &policy_check::Context {
         &self.policy
     }
+
+    /// The LLM's shared circuit breaker; `None` when no LLM is configured (the
+    /// built-in analyzers answer alone).
+    pub fn llm_breaker(&self) -> Option<&shared::llm::breaker::SharedBreaker> {
+        self.analyze
+            .analyze()
+            .llm()
+            .map(shared::llm::ResilientLlm::breaker)
+    }
 }
 
 #[async_trait]

@@ -89,6 +89,11 @@ pub struct RunError {
     pub retryable: bool,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 // Records written before errors were structured carry a plain string.
 fn error_compat<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RunError>, D::Error> {
     #[derive(Deserialize)]
@@ -185,6 +190,10 @@ pub struct RunRecord {
     /// record).
     #[serde(default)]
     pub decision: Option<serde_json::Value>,
+    /// Times the nightly job took the run up again (a resume of a failure, or the
+    /// re-analysis of a preliminary report); it stops at its maximum.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reruns: u32,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last update.
@@ -210,6 +219,17 @@ pub enum RunEvent {
         owner: String,
         /// Lease expiry.
         until: DateTime<Utc>,
+    },
+    /// `owner` takes up a succeeded run whose report is preliminary, to run `steps`
+    /// again (the analysis and the report, once an LLM answers), holding the lease until
+    /// `until`.
+    Reanalyze {
+        /// The process.
+        owner: String,
+        /// Lease expiry.
+        until: DateTime<Utc>,
+        /// The steps to run again.
+        steps: Vec<String>,
     },
     /// The holder extends its lease.
     LeaseRenewed {
@@ -297,6 +317,7 @@ impl RunRecord {
             steps: Vec::new(),
             lease: Some(lease),
             decision: None,
+            reruns: 0,
             created_at: now,
             updated_at: now,
         }
@@ -377,6 +398,27 @@ impl RunRecord {
                     && self.error.as_ref().is_some_and(|e| e.retryable);
                 if !resumable {
                     return Err(Refused::Terminal(self.id.clone(), self.status.as_str()));
+                }
+                self.reruns += 1;
+                self.status = RunStatus::Running;
+                self.error = None;
+                self.lease = Some(Lease {
+                    owner,
+                    expires_at: until,
+                });
+            }
+            RunEvent::Reanalyze {
+                owner,
+                until,
+                steps,
+            } => {
+                if self.status != RunStatus::Succeeded || !self.preliminary {
+                    return Err(Refused::Terminal(self.id.clone(), self.status.as_str()));
+                }
+                self.reruns += 1;
+                for entry in self.steps.iter_mut().filter(|s| steps.contains(&s.name)) {
+                    entry.succeeded = false;
+                    entry.skipped = false;
                 }
                 self.status = RunStatus::Running;
                 self.error = None;

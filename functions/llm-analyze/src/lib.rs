@@ -109,6 +109,11 @@ impl Context {
     pub fn new(store: SharedStore, analyze: AnalyzeContext) -> Self {
         Self { store, analyze }
     }
+
+    /// The analysis context (its LLM client carries the shared breaker).
+    pub fn analyze(&self) -> &AnalyzeContext {
+        &self.analyze
+    }
 }
 
 /// Loads the bundle, analyses it, stores and returns the analysis.

@@ -24,7 +24,7 @@ use shared::entity::Namespace;
 use shared::error::{Classify, ErrorKind};
 use shared::identity::{IdentityConfig, Principal, Verifier};
 use shared::policy::{
-    AccessError, AccessRequest, Action, Authorizer, Credential, Decision, NoLabels, Policy,
+    AccessError, AccessRequest, Action, Authorizer, Credential, Decision, NamespaceLabels, Policy,
 };
 use shared::redact::{RedactError, RedactionConfig, Redactor};
 
@@ -44,14 +44,19 @@ pub struct Config {
     pub webhook_token: Option<String>,
     /// `AIOPS_CLUSTER_NAME`: the cluster a request without one is about.
     pub cluster: Option<String>,
+    /// Namespace labels from the cluster when cluster access is configured
+    /// (`shared::sources::labels::from_env`).
+    pub labels: Arc<dyn NamespaceLabels>,
 }
 
 impl Config {
     /// Reads every variable this binary uses; errors name the variable.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let policy = Policy::from_env(env)?;
         Ok(Self {
             identity: IdentityConfig::from_env(env)?,
-            policy: Policy::from_env(env)?,
+            labels: shared::sources::labels::from_env(env, &policy)?,
+            policy,
             audit: AuditConfig::from_env(env)?.with_function("policy-check"),
             redaction: RedactionConfig::from_env(env)?,
             webhook_token: env.get("AIOPS_WEBHOOK_TOKEN"),
@@ -94,7 +99,7 @@ impl Context {
         let authorizer = Authorizer::new(
             Arc::new(verifier),
             Arc::new(config.policy),
-            Arc::new(NoLabels),
+            config.labels,
             audit,
         );
         Ok(Self::with_authorizer(

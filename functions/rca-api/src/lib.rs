@@ -62,6 +62,8 @@ pub struct Config {
     /// `AIOPS_BACKSTAGE_URL` and `AIOPS_BACKSTAGE_TOKEN`, to default the namespace from
     /// the entity.
     pub backstage: Option<(String, String)>,
+    /// Namespace labels from the cluster, when cluster access is configured.
+    pub labels: Arc<dyn shared::policy::NamespaceLabels>,
 }
 
 impl Config {
@@ -77,9 +79,11 @@ impl Config {
             )),
             None => None,
         };
+        let policy = Policy::from_env(env)?;
         Ok(Self {
             identity: IdentityConfig::from_env(env)?,
-            policy: Policy::from_env(env)?,
+            labels: shared::sources::labels::from_env(env, &policy)?,
+            policy,
             audit: AuditConfig::from_env(env)?.with_function("rca-api"),
             redaction: RedactionConfig::from_env(env)?,
             runner: aiops_chain::RunnerConfig::from_env(env)?,
@@ -187,6 +191,7 @@ impl Context {
             ledger,
             config.cluster,
             "rca-api",
+            config.labels,
         )?;
         Ok(Self {
             acceptor,

@@ -21,7 +21,7 @@ use crate::entity::{EntityRef, Namespace};
 use crate::identity::{IdentityConfig, Principal, Verifier};
 use crate::ledger::{Ledger, LedgerError};
 use crate::policy::{
-    AccessError, AccessRequest, Action, Authorizer, Credential, Decision, NoLabels, Policy,
+    AccessError, AccessRequest, Action, Authorizer, Credential, Decision, NamespaceLabels, Policy,
 };
 use crate::run::{Lease, RunRecord};
 use crate::sources::{Catalog, SourceError};
@@ -129,6 +129,7 @@ impl Acceptor {
         ledger: Ledger,
         default_cluster: Option<String>,
         owner: impl Into<String>,
+        labels: Arc<dyn NamespaceLabels>,
     ) -> Result<Self, ConfigError> {
         let verifier = Arc::new(Verifier::new(identity, clock).map_err(|e| {
             ConfigError::invalid(
@@ -137,12 +138,7 @@ impl Acceptor {
                 Some(e.to_string()),
             )
         })?);
-        let authorizer = Authorizer::new(
-            verifier.clone(),
-            Arc::new(policy),
-            Arc::new(NoLabels),
-            audit,
-        );
+        let authorizer = Authorizer::new(verifier.clone(), Arc::new(policy), labels, audit);
         Ok(Self {
             verifier,
             authorizer,

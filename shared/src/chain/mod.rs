@@ -408,6 +408,31 @@ impl Runner {
                 )
                 .await?;
         }
+        self.drive(run_id).await
+    }
+
+    /// Runs the analysis and the report of a succeeded, preliminary run again (the
+    /// nightly upgrade once an LLM answers); the report is rewritten at its own path.
+    /// The stored evidence is reused. Returns the final record.
+    pub async fn reanalyze(&self, run_id: &str) -> Result<RunRecord, RunnerError> {
+        self.ledger
+            .apply(
+                run_id,
+                RunEvent::Reanalyze {
+                    owner: self.owner.clone(),
+                    until: self.ledger.lease_until(),
+                    steps: vec![
+                        Step::LlmAnalyze.name().to_owned(),
+                        Step::CommitReport.name().to_owned(),
+                    ],
+                },
+            )
+            .await?;
+        self.drive(run_id).await
+    }
+
+    /// Every step not yet done, in order, to a terminal status.
+    async fn drive(&self, run_id: &str) -> Result<RunRecord, RunnerError> {
         for step in STEPS {
             let record = self.load(run_id).await?;
             if record.step_done(step.name()) {

@@ -73,6 +73,91 @@ impl BackstageCatalog {
     }
 }
 
+/// One page of `GET /api/catalog/entities/by-query`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QueryPage {
+    /// The entities, with only the requested fields.
+    #[serde(default)]
+    pub items: Vec<Value>,
+    /// The catalog's count of every match.
+    #[serde(default, rename = "totalItems")]
+    pub total_items: Option<u64>,
+    /// Paging.
+    #[serde(default, rename = "pageInfo")]
+    pub page_info: PageInfo,
+}
+
+/// The cursor of the next page.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PageInfo {
+    /// Absent on the last page.
+    #[serde(default, rename = "nextCursor")]
+    pub next_cursor: Option<String>,
+}
+
+/// A page of entities may be large (500 Components with their annotations).
+const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
+
+impl BackstageCatalog {
+    /// One page of entities matching `filter` (`kind=group`), with only `fields`
+    /// (`metadata.name,spec.owner`), at most `limit` of them. The first call passes the
+    /// filter; later ones only the previous page's cursor, which carries it.
+    pub async fn query_page(
+        &self,
+        filter: &str,
+        fields: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<QueryPage, SourceError> {
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments
+                .pop_if_empty()
+                .extend(["api", "catalog", "entities", "by-query"]);
+        }
+        {
+            let mut query = url.query_pairs_mut();
+            match cursor {
+                Some(cursor) => query.append_pair("cursor", cursor),
+                None => query.append_pair("filter", filter),
+            };
+            query
+                .append_pair("fields", fields)
+                .append_pair("limit", &limit.max(1).to_string());
+        }
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| transport_error("catalog", &e))?;
+        let status = response.status().as_u16();
+        let body = read_capped(response, MAX_PAGE_BYTES, "catalog").await?;
+        check_status(status, &body, "entities by query")?;
+        serde_json::from_slice(&body).map_err(|e| {
+            SourceError::failed(format!("catalog: unexpected by-query JSON: {e}"), false)
+        })
+    }
+}
+
+/// Maps a non-200 catalog answer to a source error.
+fn check_status(status: u16, body: &[u8], what: &str) -> Result<(), SourceError> {
+    match status {
+        200 => Ok(()),
+        404 => Err(SourceError::NotFound { what: what.into() }),
+        401 | 403 => Err(SourceError::Unauthorized {
+            source_name: "the catalog".into(),
+            status,
+            var: TOKEN_VAR.into(),
+        }),
+        code => Err(SourceError::failed(
+            format!("catalog answered {code}: {}", error_message(body)),
+            code >= 500 || code == 429,
+        )),
+    }
+}
+
 #[async_trait]
 impl Catalog for BackstageCatalog {
     async fn entity(&self, entity: &EntityRef) -> Result<CatalogEntity, SourceError> {
@@ -83,29 +168,9 @@ impl Catalog for BackstageCatalog {
             .send()
             .await
             .map_err(|e| transport_error("catalog", &e))?;
-        let status = response.status();
+        let status = response.status().as_u16();
         let body = read_capped(response, MAX_ENTITY_BYTES, "catalog").await?;
-        match status.as_u16() {
-            200 => {}
-            404 => {
-                return Err(SourceError::NotFound {
-                    what: format!("entity {entity}"),
-                });
-            }
-            401 | 403 => {
-                return Err(SourceError::Unauthorized {
-                    source_name: "the catalog".into(),
-                    status: status.as_u16(),
-                    var: TOKEN_VAR.into(),
-                });
-            }
-            code => {
-                return Err(SourceError::failed(
-                    format!("catalog answered {code}: {}", error_message(&body)),
-                    code >= 500 || code == 429,
-                ));
-            }
-        }
+        check_status(status, &body, &format!("entity {entity}"))?;
         let raw: RawEntity = serde_json::from_slice(&body).map_err(|e| {
             SourceError::failed(format!("catalog: unexpected entity JSON: {e}"), false)
         })?;

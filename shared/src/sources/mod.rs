@@ -13,10 +13,12 @@ pub mod clusters;
 pub mod http;
 pub mod k8sgpt;
 pub mod kubernetes;
+pub mod labels;
 pub mod logsql;
 pub mod selector;
 pub mod victorialogs;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -300,6 +302,51 @@ pub trait Cluster: Send + Sync + fmt::Debug {
         window: &Window,
         options: &ClusterOptions,
     ) -> Result<ClusterEvidence, SourceError>;
+
+    /// One page of the cluster's namespaces with their labels and annotations:
+    /// at most `limit` of them, after the page `continue_token` ended (`None`: the
+    /// first page). Sources without namespace access answer unavailable.
+    async fn namespaces(
+        &self,
+        limit: u32,
+        continue_token: Option<&str>,
+    ) -> Result<NamespacePage, SourceError> {
+        let _ = (limit, continue_token);
+        Err(SourceError::unavailable(
+            "this cluster source cannot list namespaces",
+        ))
+    }
+
+    /// The labels of one namespace; `Ok(None)` when it does not exist.
+    async fn namespace_labels(
+        &self,
+        namespace: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, SourceError> {
+        let _ = namespace;
+        Err(SourceError::unavailable(
+            "this cluster source cannot read namespaces",
+        ))
+    }
+}
+
+/// A namespace as the audit and the policy see it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NamespaceInfo {
+    /// The name.
+    pub name: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Its annotations.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// One page of a namespace list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NamespacePage {
+    /// The namespaces of this page.
+    pub items: Vec<NamespaceInfo>,
+    /// The token for the next page; `None` on the last one.
+    pub continue_token: Option<String>,
 }
 
 /// The log port.

@@ -219,6 +219,7 @@ async fn main() {
         ledger,
         Some("dev".into()),
         "bench",
+        std::sync::Arc::new(shared::policy::NoLabels),
     )
     .expect("acceptor");
     let mut times = Vec::new();

@@ -56,6 +56,50 @@ impl GitHubSink {
     /// installation token (the installation looked up for the repository when not
     /// configured).
     pub async fn connect(config: &GitHubConfig) -> Result<Self, ReportError> {
+        // The builder is not `Send`: it is used up in a plain function, so this future
+        // can run on a multi-threaded runtime.
+        let (crab, lookup) = Self::client(config)?;
+        let crab = match lookup {
+            None => crab,
+            Some(()) => {
+                let repo = config.repo();
+                let id = crab
+                    .apps()
+                    .get_repository_installation(&config.owner, &config.name)
+                    .await
+                    .map_err(|e| {
+                        gh_error(
+                            &repo,
+                            "installation lookup",
+                            "installation on this repository",
+                            &e,
+                        )
+                    })?
+                    .id
+                    .0;
+                crab.installation(InstallationId(id))
+                    .map_err(|e| Self::build_error(config, &e))?
+            }
+        };
+        Ok(Self {
+            crab,
+            config: config.clone(),
+        })
+    }
+
+    fn build_error(config: &GitHubConfig, e: &octocrab::Error) -> ReportError {
+        ReportError::GitHub {
+            repo: config.repo(),
+            operation: "client set-up",
+            status: None,
+            message: e.to_string(),
+            retryable: false,
+        }
+    }
+
+    /// The client, and `Some(())` when it is an App client whose installation must
+    /// still be looked up.
+    fn client(config: &GitHubConfig) -> Result<(Octocrab, Option<()>), ReportError> {
         let repo = config.repo();
         let build_err = |e: octocrab::Error| ReportError::GitHub {
             repo: repo.clone(),
@@ -95,31 +139,16 @@ impl GitHubSink {
                     .app(AppId(*app_id), key)
                     .build()
                     .map_err(build_err)?;
-                let id = match installation_id {
-                    Some(id) => *id,
-                    None => {
-                        app.apps()
-                            .get_repository_installation(&config.owner, &config.name)
-                            .await
-                            .map_err(|e| {
-                                gh_error(
-                                    &repo,
-                                    "installation lookup",
-                                    "installation on this repository",
-                                    &e,
-                                )
-                            })?
-                            .id
-                            .0
-                    }
+                return match installation_id {
+                    Some(id) => Ok((
+                        app.installation(InstallationId(*id)).map_err(build_err)?,
+                        None,
+                    )),
+                    None => Ok((app, Some(()))),
                 };
-                app.installation(InstallationId(id)).map_err(build_err)?
             }
         };
-        Ok(Self {
-            crab,
-            config: config.clone(),
-        })
+        Ok((crab, None))
     }
 
     fn repo(&self) -> String {

@@ -4,9 +4,10 @@
 
 mod around;
 mod convert;
+mod namespaces;
 mod revisions;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -15,7 +16,8 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, LogParams, ObjectList};
 
 use super::{
-    Cluster, ClusterEvidence, ClusterOptions, SourceError, Window, Workload, truncate_text,
+    Cluster, ClusterEvidence, ClusterOptions, NamespacePage, SourceError, Window, Workload,
+    truncate_text,
 };
 use crate::evidence::ObjectRef;
 
@@ -194,6 +196,21 @@ impl Cluster for KubeCluster {
         }
         out.pods = kept;
         Ok(out)
+    }
+
+    async fn namespaces(
+        &self,
+        limit: u32,
+        continue_token: Option<&str>,
+    ) -> Result<NamespacePage, SourceError> {
+        namespaces::page(&self.client, limit, continue_token).await
+    }
+
+    async fn namespace_labels(
+        &self,
+        namespace: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, SourceError> {
+        namespaces::labels(&self.client, namespace).await
     }
 }
 

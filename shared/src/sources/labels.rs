@@ -1,0 +1,68 @@
+//! The Kubernetes adapter of the policy's [`NamespaceLabels`] port: a namespace's labels
+//! read from its cluster through the same cluster access collect-evidence uses, so
+//! policy-check, the chain and the nightly audit resolve owners from the same labels.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::clusters::{CLUSTERS_VAR, ClustersConfig, KubeClusters};
+use super::{ClusterProvider, SourceError};
+use crate::config::{ConfigError, Env};
+use crate::policy::{LabelsError, NamespaceLabels, NoLabels, Policy};
+
+/// Labels from the named clusters; a request without a cluster asks `default_cluster`.
+#[derive(Debug, Clone)]
+pub struct ClusterLabels {
+    clusters: Arc<dyn ClusterProvider>,
+    default_cluster: Option<String>,
+}
+
+impl ClusterLabels {
+    /// Labels read through `clusters`.
+    pub fn new(clusters: Arc<dyn ClusterProvider>, default_cluster: Option<String>) -> Self {
+        Self {
+            clusters,
+            default_cluster,
+        }
+    }
+}
+
+#[async_trait]
+impl NamespaceLabels for ClusterLabels {
+    async fn labels(
+        &self,
+        cluster: Option<&str>,
+        namespace: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, LabelsError> {
+        let Some(name) = cluster.or(self.default_cluster.as_deref()) else {
+            return Ok(None);
+        };
+        let failed = |e: SourceError| LabelsError(format!("cluster {name:?}: {e}"));
+        let sources = self.clusters.cluster(name).await.map_err(failed)?;
+        sources
+            .cluster
+            .namespace_labels(namespace)
+            .await
+            .map_err(failed)
+    }
+}
+
+/// The labels port the policy should use here: cluster labels when the policy reads
+/// labels at all and cluster access is configured (`AIOPS_CLUSTERS`, `KUBECONFIG`, or
+/// running inside a cluster), none otherwise (so a process without cluster access does
+/// not try to reach one on every decision).
+pub fn from_env(env: &impl Env, policy: &Policy) -> Result<Arc<dyn NamespaceLabels>, ConfigError> {
+    let configured = [CLUSTERS_VAR, "KUBECONFIG", "KUBERNETES_SERVICE_HOST"]
+        .iter()
+        .any(|var| env.get(var).is_some_and(|v| !v.trim().is_empty()));
+    if policy.labels.is_none() || !configured {
+        return Ok(Arc::new(NoLabels));
+    }
+    let clusters = KubeClusters::new(ClustersConfig::from_env(env)?);
+    Ok(Arc::new(ClusterLabels::new(
+        Arc::new(clusters),
+        env.get("AIOPS_CLUSTER_NAME"),
+    )))
+}
