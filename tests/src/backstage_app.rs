@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 /// How long a test waits for anything Backstage does: generous, because a loaded CI
 /// machine makes a Node backend slow, and a test that gives up early proves nothing.
-pub const DEADLINE: Duration = Duration::from_secs(120);
+pub const DEADLINE: Duration = Duration::from_mins(2);
 
 /// The scaffolder answers a long poll for task events after at most 30 s.
 const LONG_POLL: Duration = Duration::from_secs(40);

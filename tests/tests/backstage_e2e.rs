@@ -11,19 +11,17 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
 use aiops_tests::backstage_app::{Backstage, UserToken, jwt_part};
-use aiops_tests::chain_rig::{Backends, Llm};
+use aiops_tests::chain_rig::{self, Backends, Llm};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use rca_api::starter::InProcess;
-use rca_api::{Config, Context, app};
+use rca_api::{Context, app};
 use serde_json::{Value, json};
-use shared::chain::Runner;
 use shared::clock::{ManualClock, SharedClock, SystemClock};
 use shared::config::MapEnv;
-use shared::redact::Redactor;
 use tower::ServiceExt;
 
 const JANE: &str = "user:default/jane";
@@ -44,27 +42,9 @@ struct Api {
     starter: Arc<InProcess>,
 }
 
-/// rca-api as `main` builds it without a state machine, with its token checks on
-/// `clock`; the run ledger and the chain keep the system clock.
 async fn api(env: &MapEnv, clock: SharedClock) -> Api {
-    let config = Config::from_env(env).unwrap();
-    let system: SharedClock = Arc::new(SystemClock);
-    let redactor = Arc::new(Redactor::from_env(env).unwrap());
-    let ledger = config.runner.ledger(system).await.unwrap();
-    let steps = aiops_chain::InProcessSteps::from_env(env).await.unwrap();
-    let runner = Runner::new(
-        ledger.clone(),
-        Arc::new(steps),
-        config.runner.retry,
-        redactor.clone(),
-        "backstage-e2e",
-    );
-    let starter = Arc::new(InProcess::new(runner));
-    let ctx = Context::new(config, clock, ledger, starter.clone(), redactor).unwrap();
-    Api {
-        ctx: Arc::new(ctx),
-        starter,
-    }
+    let (ctx, starter) = chain_rig::rca_api(env, clock).await;
+    Api { ctx, starter }
 }
 
 /// The chain's configuration trusting this Backstage's user tokens, with status links
