@@ -4,8 +4,10 @@
 //! answers, an OpenAI-shaped LLM, and a local git repository for reports.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
+use shared::clock::{SharedClock, SystemClock};
 use shared::config::MapEnv;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -225,4 +227,32 @@ pub async fn mount_llm_answer(server: &MockServer) {
 pub fn web_request() -> Value {
     json!({"entity": "component:default/web", "since": "2026-11-26T03:00:00Z",
            "until": "2026-11-26T06:00:00Z"})
+}
+
+/// rca-api as its `main` builds it without a state machine (the chain runs in process),
+/// with its token checks and audit records on `clock`; the run ledger and the chain keep
+/// the system clock. Returns the context and the starter, whose `drain` waits for the
+/// runs started so far.
+pub async fn rca_api(
+    env: &MapEnv,
+    clock: SharedClock,
+) -> (Arc<rca_api::Context>, Arc<rca_api::starter::InProcess>) {
+    let config = rca_api::Config::from_env(env).expect("rca-api's configuration");
+    let system: SharedClock = Arc::new(SystemClock);
+    let redactor = Arc::new(shared::redact::Redactor::from_env(env).expect("the redactor"));
+    let ledger = config.runner.ledger(system).await.expect("the run ledger");
+    let steps = aiops_chain::InProcessSteps::from_env(env)
+        .await
+        .expect("the chain's steps");
+    let runner = shared::chain::Runner::new(
+        ledger.clone(),
+        Arc::new(steps),
+        config.runner.retry,
+        redactor.clone(),
+        "aiops-tests",
+    );
+    let starter = Arc::new(rca_api::starter::InProcess::new(runner));
+    let ctx = rca_api::Context::new(config, clock, ledger, starter.clone(), redactor)
+        .expect("rca-api's context");
+    (Arc::new(ctx), starter)
 }

@@ -2,6 +2,7 @@
 //! local services (`scripts/test` starts them), and the probe handler that proves the
 //! shared invocation layer.
 
+pub mod backstage_app;
 pub mod chain_rig;
 pub mod conformance;
 pub mod github_fake;

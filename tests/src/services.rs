@@ -87,3 +87,23 @@ pub fn backstage() -> (String, String) {
         .unwrap_or_else(|| panic!("{}", instructions()));
     (url, token)
 }
+
+/// The variable `scripts/test` sets to the address the test Backstage's proxy route
+/// `aiops` targets: the end-to-end tests start rca-api there.
+pub const RCA_API_URL_VAR: &str = "AIOPS_TEST_RCA_API_URL";
+
+/// The `host:port` rca-api must listen on for the test Backstage's proxy to reach it;
+/// panics with instructions when it is not configured.
+pub fn rca_api_listen_addr() -> String {
+    let url = ProcessEnv.get(RCA_API_URL_VAR).unwrap_or_else(|| {
+        panic!(
+            "{RCA_API_URL_VAR} is not set: this test needs the test Backstage whose proxy \
+             route targets it. Run the tests with scripts/test, or: source \
+             scripts/services.sh && start_backstage, then run cargo test in the same shell"
+        )
+    });
+    url.strip_prefix("http://")
+        .unwrap_or_else(|| panic!("{RCA_API_URL_VAR} is {url:?}; expected http://HOST:PORT"))
+        .trim_end_matches('/')
+        .to_owned()
+}
