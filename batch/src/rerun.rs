@@ -8,7 +8,7 @@
 //!   path.
 //! - Denied runs and invalid requests are never taken up. Each run is taken up at most
 //!   `max_reruns` times, and only once `backoff · 2^reruns` has passed since its last
-//!   change, so a second job the same night finds nothing new to do.
+//!   attempt, so a second job the same night finds nothing new to do.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ use shared::store::StoreError;
 
 /// Default most re-runs of one run.
 pub const DEFAULT_MAX_RERUNS: u32 = 3;
-/// Default wait after a run's last change before its first re-run (doubling after each).
+/// Default wait after a run's last attempt before its first re-run (doubling after each).
 pub const DEFAULT_BACKOFF: Duration = Duration::from_hours(1);
 /// Default runs taken up at once.
 pub const DEFAULT_CONCURRENCY: usize = 4;
@@ -50,7 +50,7 @@ pub struct Args {
 pub struct Settings {
     /// Most re-runs of one run.
     pub max_reruns: u32,
-    /// Wait after the last change before the first re-run; doubles after each.
+    /// Wait after the last attempt before the first re-run; doubles after each.
     pub backoff: Duration,
     /// Runs taken up at once.
     pub concurrency: usize,
@@ -130,7 +130,7 @@ impl Classify for Error {
 }
 
 /// What the job does with one run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Resume a retryable failure from its failed step.
@@ -246,7 +246,7 @@ impl Rerunner {
         if record.reruns >= self.settings.max_reruns {
             return Some(Err(Skip::MaxAttempts));
         }
-        if now < self.settings.due_at(record.updated_at, record.reruns) {
+        if now < self.settings.due_at(last_attempt(record), record.reruns) {
             return Some(Err(Skip::Backoff));
         }
         if action == Action::Reanalyze {
@@ -323,6 +323,17 @@ impl Rerunner {
         summary.taken.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(summary)
     }
+}
+
+/// When the run's last attempt ended (or started, for one whose process died), which
+/// the backoff counts from; the record's last change when no step ran.
+fn last_attempt(record: &RunRecord) -> DateTime<Utc> {
+    record
+        .steps
+        .iter()
+        .map(|s| s.finished_at.unwrap_or(s.started_at))
+        .max()
+        .unwrap_or(record.updated_at)
 }
 
 /// Runs the command: the summary JSON on `stdout`, progress and counts on stderr.
