@@ -7,9 +7,11 @@
 //! - [`eval`]: scoring the analysis on a folder of incident cases.
 //! - [`policy`]: `aiops policy check`.
 //! - [`redact`]: the shared redactor over a file or stdin.
+//! - [`sync_groups`]: ZITADEL role assignments → Backstage users and groups in Git.
 
 pub mod eval;
 pub mod policy;
 pub mod rca;
 pub mod redact;
 pub mod runs;
+pub mod sync_groups;

@@ -2,7 +2,7 @@
 //! the command line, hands each command the process environment and standard streams,
 //! and maps the outcome to the exit codes of `docs/contract.md`.
 
-use aiops::{eval, policy, rca, redact, runs};
+use aiops::{eval, policy, rca, redact, runs, sync_groups};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +41,12 @@ enum Command {
     Policy(policy::Args),
     /// Score the analysis on a folder of incident cases (exit 1 below 100 %).
     Eval(eval::Args),
+    /// ZITADEL role assignments → Backstage Users and Groups, committed to Git.
+    ///
+    /// Reads the roles of the ZITADEL issuer's projects (AIOPS_ZITADEL_URL, with
+    /// AIOPS_ZITADEL_TOKEN or AIOPS_ZITADEL_KEY_FILE), maps them as the token path does,
+    /// and commits AIOPS_SYNC_GROUPS_PATH when it changed. --dry-run prints the diff.
+    SyncGroups(sync_groups::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +62,7 @@ fn main() -> ExitCode {
         Command::Policy(args) => return finish(run_policy(args)),
         Command::Runs(args) => return finish(run_runs(args)),
         Command::Eval(args) => return finish(run_eval(args)),
+        Command::SyncGroups(args) => return finish(run_sync_groups(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,6 +116,19 @@ fn run_eval(args: &eval::Args) -> Result<(), eval::Error> {
         .map_err(|e| eval::Error::Output(format!("starting the async runtime: {e}")))?;
     runtime
         .block_on(eval::run(args, &ProcessEnv, &mut std::io::stdout().lock()))
+        .map(drop)
+}
+
+fn run_sync_groups(args: &sync_groups::Args) -> Result<(), sync_groups::Error> {
+    shared::telemetry::init(&ProcessEnv);
+    let runtime = tokio::runtime::Runtime::new().map_err(sync_groups::Error::Output)?;
+    runtime
+        .block_on(sync_groups::run(
+            args,
+            &ProcessEnv,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ))
         .map(drop)
 }
 

@@ -14,7 +14,7 @@ use crate::report::index::{self, INDEX_PATH};
 use crate::report::{Report, ReportError};
 use crate::run::ReportRef;
 
-use super::{LocalGitConfig, Published, ReportSink};
+use super::{Build, Committed, FileChange, LocalGitConfig, Published, ReportSink, check_paths};
 
 /// Commits reports to a local repository.
 #[derive(Debug, Clone)]
@@ -159,37 +159,63 @@ impl LocalGitSink {
     }
 }
 
-#[async_trait]
-impl ReportSink for LocalGitSink {
-    async fn publish(&self, report: &Report) -> Result<Published, ReportError> {
-        // Held until this publish returns: a second process (or task) publishing into
+impl LocalGitSink {
+    /// The one commit path: reads `paths` at HEAD, builds their new contents, and
+    /// commits those paths (and only those) when anything differs. Returns the head
+    /// commit and whether a commit was made.
+    async fn commit_with(
+        &self,
+        message: &str,
+        paths: &[&str],
+        build: Build<'_>,
+    ) -> Result<(String, bool), ReportError> {
+        // Held until this commit returns: a second process (or task) committing into
         // the same repository waits instead of failing on git's index.lock.
         let _lock = self.lock().await?;
         self.ensure_repository().await?;
-        let old_index = self.at_head(INDEX_PATH).await?;
-        let new_index = index::merge(old_index.as_deref(), &report.entry);
-        let unchanged = old_index.as_deref() == Some(new_index.as_str())
-            && self.at_head(&report.path).await?.as_deref() == Some(report.markdown.as_str());
+        let mut old = Vec::with_capacity(paths.len());
+        for path in paths {
+            old.push(self.at_head(path).await?);
+        }
+        let new = build(&old);
+        let unchanged = old
+            .iter()
+            .zip(&new)
+            .all(|(o, n)| o.as_deref() == Some(n.as_str()));
         if !unchanged {
-            self.write(&report.path, &report.markdown).await?;
-            self.write(INDEX_PATH, &new_index).await?;
-            self.git_ok(&["add", "--", &report.path, INDEX_PATH])
-                .await?;
-            // Only these two paths: anything else staged in the folder stays staged.
-            self.git_ok(&[
-                "commit",
-                "--quiet",
-                "--no-verify",
-                "-m",
-                &report.commit_message,
-                "--",
-                &report.path,
-                INDEX_PATH,
-            ])
-            .await?;
+            for (path, content) in paths.iter().zip(&new) {
+                self.write(path, content).await?;
+            }
+            let mut add = vec!["add", "--"];
+            add.extend_from_slice(paths);
+            self.git_ok(&add).await?;
+            // Only these paths: anything else staged in the folder stays staged.
+            let mut commit = vec!["commit", "--quiet", "--no-verify", "-m", message, "--"];
+            commit.extend_from_slice(paths);
+            self.git_ok(&commit).await?;
         }
         let commit = self.git_ok(&["rev-parse", "HEAD"]).await?.trim().to_owned();
-        tracing::info!(repo = %self.label(), path = %report.path, %commit, committed = !unchanged, "report published");
+        Ok((commit, !unchanged))
+    }
+}
+
+#[async_trait]
+impl ReportSink for LocalGitSink {
+    async fn publish(&self, report: &Report) -> Result<Published, ReportError> {
+        let markdown = report.markdown.clone();
+        let entry = report.entry.clone();
+        let build = move |old: &[Option<String>]| {
+            let old_index = old.get(1).and_then(Option::as_deref);
+            vec![markdown.clone(), index::merge(old_index, &entry)]
+        };
+        let (commit, committed) = self
+            .commit_with(
+                &report.commit_message,
+                &[report.path.as_str(), INDEX_PATH],
+                &build,
+            )
+            .await?;
+        tracing::info!(repo = %self.label(), path = %report.path, %commit, committed, "report published");
         Ok(Published {
             report: ReportRef {
                 repo: self.label(),
@@ -197,9 +223,38 @@ impl ReportSink for LocalGitSink {
                 commit,
                 url: self.url_for(&report.path).await,
             },
-            committed: !unchanged,
+            committed,
             pull_request: None,
         })
+    }
+
+    async fn commit_files(&self, change: &FileChange) -> Result<Committed, ReportError> {
+        check_paths(change)?;
+        let paths: Vec<&str> = change.files.iter().map(|(p, _)| p.as_str()).collect();
+        let contents: Vec<String> = change.files.iter().map(|(_, c)| c.clone()).collect();
+        let build = move |_: &[Option<String>]| contents.clone();
+        let (commit, committed) = self.commit_with(&change.message, &paths, &build).await?;
+        tracing::info!(repo = %self.label(), files = paths.len(), %commit, committed, "files committed");
+        Ok(Committed {
+            repo: self.label(),
+            branch: None,
+            commit,
+            committed,
+        })
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Option<String>, ReportError> {
+        if tokio::fs::metadata(&self.config.dir).await.is_err() {
+            return Ok(None);
+        }
+        let _lock = self.lock().await?;
+        let inside = self.git(&["rev-parse", "--show-toplevel"]).await?;
+        if inside.code != Some(0)
+            || !same_dir(Path::new(inside.stdout.trim()), &self.config.dir).await
+        {
+            return Ok(None);
+        }
+        self.at_head(path).await
     }
 }
 
