@@ -125,8 +125,8 @@ impl Respond for Paged {
         let items = self.items.lock().unwrap().clone();
         let page: Vec<Value> = items
             .iter()
-            .skip(offset as usize)
-            .take(limit as usize)
+            .skip(usize::try_from(offset).unwrap())
+            .take(usize::try_from(limit).unwrap())
             .cloned()
             .collect();
         ResponseTemplate::new(200).set_body_json(json!({
@@ -548,6 +548,130 @@ async fn a_refused_token_is_an_error_naming_the_variable_and_not_the_token() {
     );
 }
 
+#[tokio::test]
+async fn a_synced_user_is_the_user_and_groups_their_zitadel_token_resolves_to() {
+    use aiops_tests::testkit::{RsaKey, jwks};
+    let ids = Ids::new();
+    let jane = format!("jane{}", rand_id());
+    let z = zitadel(
+        &ids,
+        true,
+        vec![authorization(
+            &ids,
+            &jane,
+            &ids.project,
+            &ids.org,
+            &["sre", "platform-admin"],
+        )],
+        &["sre", "platform-admin"],
+    )
+    .await;
+    let key = RsaKey::generate(&rand_id());
+    Mock::given(method("GET"))
+        .and(path("/oauth/v2/keys"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(jwks(&[key.jwk()])))
+        .mount(&z.server)
+        .await;
+    let repo = tempfile::tempdir().unwrap();
+    let env = env(&ids, &z.server.uri(), repo.path());
+    run(&env, false).await.unwrap();
+    let text = committed_file(repo.path());
+
+    let now = chrono::Utc::now().timestamp();
+    let grant = json!({ids.org.as_str(): ids.domain});
+    let token = key.token(&json!({
+        "iss": z.server.uri(), "aud": [ids.project], "sub": format!("id-{jane}"),
+        "iat": now, "exp": now + 600,
+        "preferred_username": format!("{jane}@{}", ids.domain),
+        "urn:zitadel:iam:user:resourceowner:id": ids.org,
+        "urn:zitadel:iam:user:resourceowner:primary_domain": ids.domain,
+        format!("urn:zitadel:iam:org:project:{}:roles", ids.project): {"sre": grant, "platform-admin": grant},
+    }));
+    let identity = shared::identity::IdentityConfig::from_env(&env).unwrap();
+    let verifier =
+        shared::identity::Verifier::new(&identity, Arc::new(shared::clock::SystemClock)).unwrap();
+    let principal = verifier.verify(&token).await.unwrap();
+    let user = principal.user.to_string();
+    assert_eq!(user, format!("user:default/{jane}"));
+    assert!(
+        docs(&text)
+            .iter()
+            .any(|d| d["kind"] == "User" && d["metadata"]["name"] == jane.as_str())
+    );
+    let token_groups: BTreeSet<String> = principal.groups.iter().map(ToString::to_string).collect();
+    let synced_groups: BTreeSet<String> = docs(&text)
+        .iter()
+        .filter(|d| d["kind"] == "Group")
+        .filter(|d| {
+            d["spec"]["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m == user.as_str())
+        })
+        .map(|d| {
+            format!(
+                "group:{}/{}",
+                d["metadata"]["namespace"].as_str().unwrap(),
+                d["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(token_groups, synced_groups);
+    assert_eq!(
+        synced_groups,
+        [
+            "group:default/sre".to_owned(),
+            "group:platform/admins".to_owned()
+        ]
+        .into()
+    );
+}
+
+#[tokio::test]
+async fn on_github_the_file_is_committed_to_the_base_branch_even_in_pull_request_mode() {
+    use aiops_tests::github_fake;
+    let ids = Ids::new();
+    let user = format!("gh{}", rand_id());
+    let z = zitadel(
+        &ids,
+        true,
+        vec![authorization(&ids, &user, &ids.project, &ids.org, &["sre"])],
+        &["sre"],
+    )
+    .await;
+    let github = MockServer::start().await;
+    github_fake::mount(&github, "acme/org").await;
+    let repo = tempfile::tempdir().unwrap();
+    let env = env(&ids, &z.server.uri(), repo.path())
+        .with("AIOPS_GITHUB_REPO", "acme/org")
+        .with("AIOPS_GITHUB_BRANCH", "main")
+        .with("AIOPS_GITHUB_PR", "true")
+        .with("AIOPS_GITHUB_TOKEN", format!("ghp_{}", rand_id()))
+        .with("AIOPS_GITHUB_API_URL", github.uri());
+    let (outcome, _) = run(&env, false).await.unwrap();
+    assert!(outcome.committed);
+    assert_eq!(outcome.commit.as_deref(), Some(github_fake::NEW_COMMIT));
+    let blobs = github_fake::blobs(&github).await;
+    assert_eq!(blobs.len(), 1);
+    assert_eq!(
+        group_members(&blobs[0], "sre").unwrap(),
+        vec![format!("user:default/{user}")]
+    );
+    let requests = github.received_requests().await.unwrap();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.method == wiremock::http::Method::PATCH
+                && r.url.path().ends_with("/git/refs/heads/main"))
+    );
+    assert!(
+        !requests.iter().any(|r| r.url.path().contains("/pulls")
+            || r.url.path().contains("/git/refs") && r.method == wiremock::http::Method::POST),
+        "no run branch, no pull request"
+    );
+}
+
 /// A service-user key generated for this run, in ZITADEL's key file format, and the
 /// public half for checking the assertion.
 fn service_key(user_id: &str, key_id: &str) -> (String, jsonwebtoken::DecodingKey) {
@@ -688,7 +812,7 @@ struct Backstage {
     child: std::process::Child,
     url: String,
     token: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Backstage {
@@ -769,13 +893,13 @@ fn start_backstage(dir: &Path, synced_file: &Path, user: &str) -> Backstage {
         child,
         url: format!("http://127.0.0.1:{port}"),
         token,
-        _dir: tmp,
+        dir: tmp,
     }
 }
 
 impl Backstage {
     fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("backstage.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("backstage.log")).unwrap_or_default()
     }
 
     /// The targets of `relation` on the entity, once the catalog holds exactly `want`
@@ -793,7 +917,7 @@ impl Backstage {
             "{}/api/catalog/entities/by-name/{kind}/{ns}/{name}",
             self.url
         );
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_mins(3);
         let mut last = BTreeSet::new();
         while std::time::Instant::now() < deadline {
             if let Ok(r) = http.get(&url).bearer_auth(&self.token).send().await
@@ -934,4 +1058,88 @@ async fn the_real_backstage_ingests_the_file_and_tokens_carry_exactly_the_synced
         )
         .await;
     assert_eq!(backstage.token_groups(&http).await, only_b);
+}
+
+async fn aiops(env: &[(&str, String)], args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiops"))
+        .arg("sync-groups")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_command_exits_0_2_or_1_and_a_dry_run_prints_the_diff_and_commits_nothing() {
+    let ids = Ids::new();
+    let user = format!("cli{}", rand_id());
+    let z = zitadel(
+        &ids,
+        true,
+        vec![authorization(&ids, &user, &ids.project, &ids.org, &["sre"])],
+        &["sre"],
+    )
+    .await;
+    let repo = tempfile::tempdir().unwrap();
+    let issuers = json!([{
+        "issuer": z.server.uri(), "jwks_url": format!("{}/oauth/v2/keys", z.server.uri()),
+        "audience": ids.project, "kind": "zitadel", "org_ids": [ids.org],
+    }]);
+    let mut vars = vec![
+        ("AIOPS_ZITADEL_URL", z.server.uri()),
+        ("AIOPS_ZITADEL_TOKEN", ids.token.clone()),
+        ("AIOPS_TRUSTED_ISSUERS", issuers.to_string()),
+        ("AIOPS_REPORT_DIR", repo.path().display().to_string()),
+    ];
+    let (code, stdout, stderr) = aiops(&vars, &["--dry-run"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result["dry_run"], true);
+    assert_eq!(result["committed"], false);
+    assert!(
+        stderr.contains(&format!("+    - \"user:default/{user}\"")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("dry run, nothing committed"), "{stderr}");
+    assert_eq!(commits(repo.path()), 0);
+
+    let (code, stdout, _) = aiops(&vars, &[]).await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["committed"],
+        true
+    );
+    assert_eq!(commits(repo.path()), 1);
+
+    vars.push(("AIOPS_SYNC_GROUPS_EMPTY", "sometimes".into()));
+    let (code, _, stderr) = aiops(&vars, &[]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("AIOPS_SYNC_GROUPS_EMPTY is invalid: expected keep or drop"),
+        "{stderr}"
+    );
+    vars.pop();
+
+    // ZITADEL failing (after the bounded retries) is a failed dependency.
+    let broken = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(json!({"code": "unavailable", "message": "down"})),
+        )
+        .expect(3)
+        .mount(&broken)
+        .await;
+    vars[0].1 = broken.uri();
+    let (code, _, stderr) = aiops(&vars, &[]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("503"), "{stderr}");
 }

@@ -3,6 +3,7 @@
 //! bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 use serde::Serialize;
 use shared::entity::EntityRef;
@@ -215,7 +216,9 @@ fn push_doc(out: &mut String, doc: &impl Serialize) {
     out.push_str("---\n");
     match serde_json::to_value(doc) {
         Ok(value) => yaml(out, &value, 0),
-        Err(e) => out.push_str(&format!("# not rendered: {e}\n")),
+        Err(e) => {
+            let _ = writeln!(out, "# not rendered: {e}");
+        }
     }
 }
 
@@ -226,7 +229,7 @@ fn yaml(out: &mut String, value: &serde_json::Value, indent: usize) {
     match value {
         Value::Object(map) => {
             for (key, v) in map {
-                out.push_str(&format!("{pad}{key}:"));
+                let _ = write!(out, "{pad}{key}:");
                 match v {
                     Value::Object(m) if !m.is_empty() => {
                         out.push('\n');
@@ -246,11 +249,11 @@ fn yaml(out: &mut String, value: &serde_json::Value, indent: usize) {
         }
         Value::Array(items) => {
             for item in items {
-                out.push_str(&format!("{pad}- {}\n", scalar(item)));
+                let _ = writeln!(out, "{pad}- {}", scalar(item));
             }
         }
         other => {
-            out.push_str(&format!("{pad}{}\n", scalar(other)));
+            let _ = writeln!(out, "{pad}{}", scalar(other));
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod zitadel;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -395,7 +396,7 @@ fn commit_message(changes: &[Change], users: usize, groups: usize) -> String {
     if !changes.is_empty() {
         message.push('\n');
         for c in changes {
-            message.push_str(&format!("- {} {} {}\n", c.change, c.user, c.group));
+            let _ = writeln!(message, "- {} {} {}", c.change, c.user, c.group);
         }
     }
     message
@@ -423,22 +424,25 @@ pub fn summary(o: &Outcome) -> String {
         }
     );
     if !o.unmapped_roles.is_empty() {
-        s.push_str(&format!(
+        let _ = write!(
+            s,
             "\nunmapped roles (ignored): {}",
             o.unmapped_roles.join(", ")
-        ));
+        );
     }
     if o.ignored_assignments > 0 {
-        s.push_str(&format!(
+        let _ = write!(
+            s,
             "\nassignments ignored (other project or organisation, or inactive): {}",
             o.ignored_assignments
-        ));
+        );
     }
     if !o.name_conflicts.is_empty() {
-        s.push_str(&format!(
+        let _ = write!(
+            s,
             "\nusers left out (two ZITADEL users would share one entity name): {}",
             o.name_conflicts.join(", ")
-        ));
+        );
     }
     s
 }

@@ -221,16 +221,14 @@ impl Client {
         project_id: &str,
         org_ids: &[String],
     ) -> Result<(ApiVersion, Vec<Assignment>), Error> {
-        match self.v2_assignments(project_id).await? {
-            Some(list) => Ok((ApiVersion::V2, list)),
-            None => {
-                let mut all = Vec::new();
-                for org in org_ids {
-                    all.extend(self.v1_assignments(project_id, org).await?);
-                }
-                Ok((ApiVersion::V1, all))
-            }
+        if let Some(list) = self.v2_assignments(project_id).await? {
+            return Ok((ApiVersion::V2, list));
         }
+        let mut all = Vec::new();
+        for org in org_ids {
+            all.extend(self.v1_assignments(project_id, org).await?);
+        }
+        Ok((ApiVersion::V1, all))
     }
 
     /// `None` when the server does not implement v2.

@@ -20,7 +20,8 @@ use crate::report::{Report, ReportError};
 use crate::run::ReportRef;
 
 use super::{
-    Build, Committed, FileChange, GitHubAuth, GitHubConfig, Published, ReportSink, check_paths,
+    Committed, Content, FileChange, GitHubAuth, GitHubConfig, Published, ReportSink, check_paths,
+    plan,
 };
 
 const CONTENTS: &str = "contents: write";
@@ -198,31 +199,21 @@ impl GitHubSink {
         Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
     }
 
-    /// Builds one commit of `paths` (their new contents from `build`) on `head`;
-    /// `None` when `head` already holds exactly those contents.
+    /// Builds one commit of `files` on `head` ([`plan`]); `None` when `head` already
+    /// holds exactly those contents.
     async fn commit_on(
         &self,
         message: &str,
-        paths: &[&str],
-        build: Build<'_>,
+        files: &[(&str, Content<'_>)],
         head: &Head,
     ) -> Result<Option<(String, String)>, ReportError> {
-        let mut old = Vec::with_capacity(paths.len());
-        for path in paths {
-            old.push(self.file_at(path, &head.commit).await?);
-        }
-        let new = build(&old);
-        if old
-            .iter()
-            .zip(&new)
-            .all(|(o, n)| o.as_deref() == Some(n.as_str()))
-        {
+        let Some(writes) = plan(files, |path| self.file_at(path, &head.commit)).await? else {
             return Ok(None);
-        }
+        };
         let git = self.crab.git(&self.config.owner, &self.config.name);
         let repo = self.repo();
-        let mut entries = Vec::with_capacity(paths.len());
-        for (path, content) in paths.iter().zip(new) {
+        let mut entries = Vec::with_capacity(writes.len());
+        for (path, content) in writes {
             let blob = git
                 .create_blob(content)
                 .encoding("utf-8")
@@ -231,7 +222,7 @@ impl GitHubSink {
                 .map(|b| b.sha)
                 .map_err(|e| gh_error(&repo, "create blob", CONTENTS, &e))?;
             entries.push(
-                octocrab::models::git::CreateTreeEntry::new(*path, "100644", "blob").with_sha(blob),
+                octocrab::models::git::CreateTreeEntry::new(path, "100644", "blob").with_sha(blob),
             );
         }
         let tree = git
@@ -256,15 +247,14 @@ impl GitHubSink {
         &self,
         branch: &str,
         message: &str,
-        paths: &[&str],
-        build: Build<'_>,
+        files: &[(&str, Content<'_>)],
     ) -> Result<(String, String, bool), ReportError> {
         let attempts = self.config.max_attempts.max(1);
         for attempt in 1..=attempts {
             let Some(head) = self.head(branch).await? else {
                 return Err(self.missing_branch(branch));
             };
-            let Some((sha, html_url)) = self.commit_on(message, paths, build, &head).await? else {
+            let Some((sha, html_url)) = self.commit_on(message, files, &head).await? else {
                 return Ok((head.commit, head.html_url, false));
             };
             let update = self
@@ -385,19 +375,13 @@ impl ReportSink for GitHubSink {
         } else {
             base.clone()
         };
-        let markdown = report.markdown.clone();
-        let entry = report.entry.clone();
-        let build = move |old: &[Option<String>]| {
-            let old_index = old.get(1).and_then(Option::as_deref);
-            vec![markdown.clone(), index::merge(old_index, &entry)]
-        };
+        let merge = |old: Option<&str>| index::merge(old, &report.entry);
+        let files = [
+            (report.path.as_str(), Content::Exact(&report.markdown)),
+            (INDEX_PATH, Content::Merge(&merge)),
+        ];
         let (commit, html_url, committed) = self
-            .commit_with(
-                &branch,
-                &report.commit_message,
-                &[report.path.as_str(), INDEX_PATH],
-                &build,
-            )
+            .commit_with(&branch, &report.commit_message, &files)
             .await?;
         let pull_request = if self.config.pull_request {
             Some(self.ensure_pull_request(report, &branch, &base).await?)
@@ -422,13 +406,13 @@ impl ReportSink for GitHubSink {
     async fn commit_files(&self, change: &FileChange) -> Result<Committed, ReportError> {
         check_paths(change)?;
         let branch = self.base_branch().await?;
-        let paths: Vec<&str> = change.files.iter().map(|(p, _)| p.as_str()).collect();
-        let contents: Vec<String> = change.files.iter().map(|(_, c)| c.clone()).collect();
-        let build = move |_: &[Option<String>]| contents.clone();
-        let (commit, _, committed) = self
-            .commit_with(&branch, &change.message, &paths, &build)
-            .await?;
-        tracing::info!(repo = %self.repo(), %branch, files = paths.len(), %commit, committed, "files committed");
+        let files: Vec<(&str, Content<'_>)> = change
+            .files
+            .iter()
+            .map(|(p, c)| (p.as_str(), Content::Exact(c)))
+            .collect();
+        let (commit, _, committed) = self.commit_with(&branch, &change.message, &files).await?;
+        tracing::info!(repo = %self.repo(), %branch, files = files.len(), %commit, committed, "files committed");
         Ok(Committed {
             repo: self.repo(),
             branch: Some(branch),

@@ -14,7 +14,9 @@ use crate::report::index::{self, INDEX_PATH};
 use crate::report::{Report, ReportError};
 use crate::run::ReportRef;
 
-use super::{Build, Committed, FileChange, LocalGitConfig, Published, ReportSink, check_paths};
+use super::{
+    Committed, Content, FileChange, LocalGitConfig, Published, ReportSink, check_paths, plan,
+};
 
 /// Commits reports to a local repository.
 #[derive(Debug, Clone)]
@@ -160,61 +162,46 @@ impl LocalGitSink {
 }
 
 impl LocalGitSink {
-    /// The one commit path: reads `paths` at HEAD, builds their new contents, and
-    /// commits those paths (and only those) when anything differs. Returns the head
-    /// commit and whether a commit was made.
+    /// The one commit path: decides the contents from HEAD ([`plan`]) and commits
+    /// those paths (and only those) when anything differs. Returns the head commit and
+    /// whether a commit was made.
     async fn commit_with(
         &self,
         message: &str,
-        paths: &[&str],
-        build: Build<'_>,
+        files: &[(&str, Content<'_>)],
     ) -> Result<(String, bool), ReportError> {
         // Held until this commit returns: a second process (or task) committing into
         // the same repository waits instead of failing on git's index.lock.
         let _lock = self.lock().await?;
         self.ensure_repository().await?;
-        let mut old = Vec::with_capacity(paths.len());
-        for path in paths {
-            old.push(self.at_head(path).await?);
-        }
-        let new = build(&old);
-        let unchanged = old
-            .iter()
-            .zip(&new)
-            .all(|(o, n)| o.as_deref() == Some(n.as_str()));
-        if !unchanged {
-            for (path, content) in paths.iter().zip(&new) {
+        let planned = plan(files, |path| self.at_head(path)).await?;
+        if let Some(writes) = &planned {
+            let paths: Vec<&str> = writes.iter().map(|(p, _)| *p).collect();
+            for (path, content) in writes {
                 self.write(path, content).await?;
             }
             let mut add = vec!["add", "--"];
-            add.extend_from_slice(paths);
+            add.extend_from_slice(&paths);
             self.git_ok(&add).await?;
             // Only these paths: anything else staged in the folder stays staged.
             let mut commit = vec!["commit", "--quiet", "--no-verify", "-m", message, "--"];
-            commit.extend_from_slice(paths);
+            commit.extend_from_slice(&paths);
             self.git_ok(&commit).await?;
         }
         let commit = self.git_ok(&["rev-parse", "HEAD"]).await?.trim().to_owned();
-        Ok((commit, !unchanged))
+        Ok((commit, planned.is_some()))
     }
 }
 
 #[async_trait]
 impl ReportSink for LocalGitSink {
     async fn publish(&self, report: &Report) -> Result<Published, ReportError> {
-        let markdown = report.markdown.clone();
-        let entry = report.entry.clone();
-        let build = move |old: &[Option<String>]| {
-            let old_index = old.get(1).and_then(Option::as_deref);
-            vec![markdown.clone(), index::merge(old_index, &entry)]
-        };
-        let (commit, committed) = self
-            .commit_with(
-                &report.commit_message,
-                &[report.path.as_str(), INDEX_PATH],
-                &build,
-            )
-            .await?;
+        let merge = |old: Option<&str>| index::merge(old, &report.entry);
+        let files = [
+            (report.path.as_str(), Content::Exact(&report.markdown)),
+            (INDEX_PATH, Content::Merge(&merge)),
+        ];
+        let (commit, committed) = self.commit_with(&report.commit_message, &files).await?;
         tracing::info!(repo = %self.label(), path = %report.path, %commit, committed, "report published");
         Ok(Published {
             report: ReportRef {
@@ -230,11 +217,13 @@ impl ReportSink for LocalGitSink {
 
     async fn commit_files(&self, change: &FileChange) -> Result<Committed, ReportError> {
         check_paths(change)?;
-        let paths: Vec<&str> = change.files.iter().map(|(p, _)| p.as_str()).collect();
-        let contents: Vec<String> = change.files.iter().map(|(_, c)| c.clone()).collect();
-        let build = move |_: &[Option<String>]| contents.clone();
-        let (commit, committed) = self.commit_with(&change.message, &paths, &build).await?;
-        tracing::info!(repo = %self.label(), files = paths.len(), %commit, committed, "files committed");
+        let files: Vec<(&str, Content<'_>)> = change
+            .files
+            .iter()
+            .map(|(p, c)| (p.as_str(), Content::Exact(c)))
+            .collect();
+        let (commit, committed) = self.commit_with(&change.message, &files).await?;
+        tracing::info!(repo = %self.label(), files = files.len(), %commit, committed, "files committed");
         Ok(Committed {
             repo: self.label(),
             branch: None,

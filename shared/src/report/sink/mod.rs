@@ -54,10 +54,53 @@ pub struct Committed {
     pub committed: bool,
 }
 
-/// Builds the new contents of a fixed list of paths from their contents at the head
-/// (`None`: no such file). Called once per attempt, so a merge (the report index) is
-/// redone on a branch that moved.
-pub(crate) type Build<'a> = &'a (dyn Fn(&[Option<String>]) -> Vec<String> + Send + Sync);
+/// The new content of one path of a commit.
+#[derive(Clone, Copy)]
+pub(crate) enum Content<'a> {
+    /// Exactly this.
+    Exact(&'a str),
+    /// Built from the content at the head (`None`: no such file), once per attempt,
+    /// so a merge (the report index) is redone on a branch that moved.
+    Merge(&'a (dyn Fn(Option<&str>) -> String + Send + Sync)),
+}
+
+/// Decides what a commit writes: every `Merge` path is read and built first, then the
+/// `Exact` paths are read only while nothing differs yet (a changed file is written
+/// anyway). `None` when the head already holds every content exactly.
+pub(crate) async fn plan<'a, F, Fut>(
+    files: &[(&'a str, Content<'_>)],
+    mut read: F,
+) -> Result<Option<Vec<(&'a str, String)>>, ReportError>
+where
+    F: FnMut(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<String>, ReportError>>,
+{
+    let mut new: Vec<Option<String>> = vec![None; files.len()];
+    let mut changed = false;
+    for (i, (path, content)) in files.iter().enumerate() {
+        if let Content::Merge(build) = content {
+            let old = read(path).await?;
+            let built = build(old.as_deref());
+            changed |= old.as_deref() != Some(built.as_str());
+            new[i] = Some(built);
+        }
+    }
+    for (i, (path, content)) in files.iter().enumerate() {
+        if let Content::Exact(text) = content {
+            if !changed {
+                changed = read(path).await?.as_deref() != Some(*text);
+            }
+            new[i] = Some((*text).to_owned());
+        }
+    }
+    Ok(changed.then(|| {
+        files
+            .iter()
+            .zip(new)
+            .map(|((path, _), content)| (*path, content.unwrap_or_default()))
+            .collect()
+    }))
+}
 
 /// Commits reports and other files to the report repository.
 #[async_trait]
