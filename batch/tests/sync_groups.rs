@@ -13,7 +13,7 @@ use aws_lc_rs::encoding::AsDer;
 use base64::Engine;
 use serde_json::{Value, json};
 use shared::config::MapEnv;
-use wiremock::matchers::{header, method, path};
+use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 fn rand_id() -> String {
@@ -153,6 +153,10 @@ async fn zitadel(ids: &Ids, v2: bool, items: Vec<Value>, roles: &[&str]) -> Zita
             .and(path(v2_route))
             .and(header("Connect-Protocol-Version", "1"))
             .and(header("authorization", bearer.as_str()))
+            .and(body_partial_json(json!({
+                "sortingColumn": "AUTHORIZATION_FIELD_NAME_ID",
+                "filters": [{"projectId": {"id": ids.project}}],
+            })))
             .respond_with(grants.clone())
             .mount(&server)
             .await;
@@ -170,6 +174,9 @@ async fn zitadel(ids: &Ids, v2: bool, items: Vec<Value>, roles: &[&str]) -> Zita
             .and(path("/management/v1/users/grants/_search"))
             .and(header("authorization", bearer.as_str()))
             .and(header("x-zitadel-orgid", ids.org.as_str()))
+            .and(body_partial_json(
+                json!({"queries": [{"projectIdQuery": {"projectId": ids.project}}]}),
+            ))
             .respond_with(grants.clone())
             .mount(&server)
             .await;
@@ -848,7 +855,8 @@ fn backstage_dir() -> Option<std::path::PathBuf> {
         dir.join("node_modules").display(),
         if modules { "found" } else { "missing" }
     );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{missing}");
+    let ci = shared::config::Env::get(&shared::config::ProcessEnv, "CI");
+    assert!(ci.as_deref() != Some("true"), "{missing}");
     eprintln!("skipped: {missing}");
     None
 }
