@@ -10,6 +10,7 @@
 //! - [`audit`]: the namespace-ownership audit (`aiops audit-namespaces`).
 //! - [`rerun`]: the re-run of failed and preliminary RCAs (`aiops rerun-failed`).
 //! - [`nightly`]: both, once or on a cron schedule, and the Lambda entry point.
+//! - [`sync_groups`]: ZITADEL role assignments → Backstage users and groups in Git.
 
 pub mod audit;
 pub mod eval;
@@ -19,3 +20,4 @@ pub mod rca;
 pub mod redact;
 pub mod rerun;
 pub mod runs;
+pub mod sync_groups;

@@ -2,7 +2,7 @@
 //! the command line, hands each command the process environment and standard streams,
 //! and maps the outcome to the exit codes of `docs/contract.md`.
 
-use aiops::{audit, eval, nightly, policy, rca, redact, rerun, runs};
+use aiops::{audit, eval, nightly, policy, rca, redact, rerun, runs, sync_groups};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +53,12 @@ enum Command {
     /// "0 0 2 * * *", UTC, seconds first) until stopped. Exit 0 when every job ran, 1
     /// when one could not.
     Nightly(nightly::Args),
+    /// ZITADEL role assignments → Backstage Users and Groups, committed to Git.
+    ///
+    /// Reads the roles of the ZITADEL issuer's projects (AIOPS_ZITADEL_URL, with
+    /// AIOPS_ZITADEL_TOKEN or AIOPS_ZITADEL_KEY_FILE), maps them as the token path does,
+    /// and commits AIOPS_SYNC_GROUPS_PATH when it changed. --dry-run prints the diff.
+    SyncGroups(sync_groups::Args),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +81,7 @@ fn main() -> ExitCode {
         Command::AuditNamespaces(args) => return finish(run_audit(args)),
         Command::RerunFailed(args) => return finish(run_rerun(args)),
         Command::Nightly(args) => return finish(run_nightly(args)),
+        Command::SyncGroups(args) => return finish(run_sync_groups(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -205,6 +212,19 @@ fn run_lambda() -> ExitCode {
             async move { nightly::handle_event(&ProcessEnv, &clock, event).await }
         },
     ))
+}
+
+fn run_sync_groups(args: &sync_groups::Args) -> Result<(), sync_groups::Error> {
+    shared::telemetry::init(&ProcessEnv);
+    let runtime = tokio::runtime::Runtime::new().map_err(sync_groups::Error::Output)?;
+    runtime
+        .block_on(sync_groups::run(
+            args,
+            &ProcessEnv,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        ))
+        .map(drop)
 }
 
 fn finish<E: Classify + std::fmt::Display>(result: Result<(), E>) -> ExitCode {

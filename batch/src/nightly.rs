@@ -1,4 +1,5 @@
-//! `aiops nightly`: the namespace audit and the re-run of failed RCAs, once
+//! `aiops nightly`: the namespace audit, the re-run of failed RCAs and (where
+//! `AIOPS_ZITADEL_URL` is set) the ZITADEL group sync, once
 //! (`--once`) or on a cron schedule (`--schedule "0 0 2 * * *"`); and the Lambda entry
 //! point of the `aiops` function, which EventBridge Scheduler invokes with
 //! `{"command": "nightly"}` and the state machine with `{"command": "record-failure"}`.
@@ -205,6 +206,32 @@ pub async fn run_once(env: &(impl Env + Sync), clock: &SharedClock) -> Summary {
         },
     };
     jobs.push(outcome);
+
+    // The group sync runs where ZITADEL is configured; elsewhere it is not a job.
+    if env.get(crate::sync_groups::URL_VAR).is_some() {
+        let started = std::time::Instant::now();
+        eprintln!("aiops nightly: sync-groups");
+        let outcome = match crate::sync_groups::Context::from_env(env).await {
+            Err(e) => failed("sync-groups", &e, started),
+            Ok(ctx) => {
+                let args = crate::sync_groups::Args::default();
+                match crate::sync_groups::sync(&ctx, &args, &mut std::io::stderr()).await {
+                    Err(e) => failed("sync-groups", &e, started),
+                    Ok(outcome) => {
+                        eprintln!("{}", crate::sync_groups::summary(&outcome));
+                        JobOutcome {
+                            job: "sync-groups",
+                            ok: true,
+                            result: serde_json::to_value(&outcome).unwrap_or(Value::Null),
+                            elapsed_ms: elapsed_ms(started),
+                            retryable: false,
+                        }
+                    }
+                }
+            }
+        };
+        jobs.push(outcome);
+    }
 
     Summary { started_at, jobs }
 }

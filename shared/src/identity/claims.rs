@@ -114,7 +114,7 @@ pub(crate) fn zitadel(
             claim
                 .strip_prefix(ZITADEL_PROJECT_PREFIX)
                 .and_then(|rest| rest.strip_suffix(":roles"))
-                .is_some_and(|project| projects.iter().any(|p| p == project))
+                .is_some_and(|project| zitadel_project_counts(issuer, project))
         };
         let Some(roles) = value.as_object().filter(|_| counts) else {
             continue;
@@ -122,17 +122,11 @@ pub(crate) fn zitadel(
         for (role, grants) in roles {
             let granted_here = grants
                 .as_object()
-                .is_some_and(|orgs| orgs.keys().any(|org| issuer.org_ids.contains(org)));
+                .is_some_and(|orgs| orgs.keys().any(|org| zitadel_org_counts(issuer, org)));
             if !granted_here {
                 continue;
             }
-            let group = match issuer.role_groups.get(role) {
-                Some(group) => Some(group.lowercased()),
-                None => EntityRef::parse(&template.replace("<role>", &entity_name(role)))
-                    .ok()
-                    .map(|r| r.lowercased()),
-            };
-            match group {
+            match zitadel_role_group(role, issuer, template) {
                 Some(group) => {
                     groups.insert(group);
                 }
@@ -151,26 +145,61 @@ pub(crate) fn zitadel(
     })
 }
 
-/// The user's entity name. `jane@acme.example` loses its domain only when that is the
+/// Whether roles of ZITADEL project `project_id` count for `issuer` (its
+/// `project_ids`, by default its audience). Shared by the token path and the group sync.
+pub fn zitadel_project_counts(issuer: &IssuerConfig, project_id: &str) -> bool {
+    issuer.project_ids().iter().any(|p| p == project_id)
+}
+
+/// Whether a role granted in organisation `org_id` counts for `issuer` (its `org_ids`).
+pub fn zitadel_org_counts(issuer: &IssuerConfig, org_id: &str) -> bool {
+    issuer.org_ids.iter().any(|o| o == org_id)
+}
+
+/// The group a ZITADEL role key maps to: the issuer's `role_groups` override, else
+/// `template` (`group:default/<role>`) with the role key as an entity name. `None`
+/// when the role key cannot make a valid group ref. Shared by the token path and the
+/// group sync, so a synced group is the group a token of that role resolves to.
+pub fn zitadel_role_group(role: &str, issuer: &IssuerConfig, template: &str) -> Option<EntityRef> {
+    match issuer.role_groups.get(role) {
+        Some(group) => Some(group.lowercased()),
+        None => EntityRef::parse(&template.replace("<role>", &entity_name(role)))
+            .ok()
+            .map(|r| r.lowercased()),
+    }
+}
+
+/// What ZITADEL says about a user, as far as naming goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZitadelLogin<'a> {
+    /// The user id (`sub` of a token), used when there is no login name.
+    pub user_id: &'a str,
+    /// The preferred login name (`preferred_username`), `jane@acme.example`.
+    pub login: Option<&'a str>,
+    /// The id of the organisation the user belongs to.
+    pub org_id: Option<&'a str>,
+    /// The primary domain of that organisation.
+    pub org_domain: Option<&'a str>,
+}
+
+/// The user's entity ref. `jane@acme.example` loses its domain only when that is the
 /// primary domain of the user's own organisation and that organisation is configured;
 /// otherwise the domain stays (as `jane_acme.example`) so that users of two
 /// organisations never merge into one `jane`, and a bare name from an organisation
-/// that is not configured is qualified with the organisation id.
-fn zitadel_user(
-    claims: &Map<String, Value>,
+/// that is not configured is qualified with the organisation id. Shared by the token
+/// path and the group sync, so a synced user is the user their token resolves to.
+pub fn zitadel_user_ref(
+    user: &ZitadelLogin<'_>,
     issuer: &IssuerConfig,
 ) -> Result<EntityRef, TokenError> {
-    let text = |name: &str| {
-        claims
-            .get(name)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    let org = text(ZITADEL_USER_ORG);
-    let own_org = org.is_some_and(|o| issuer.org_ids.iter().any(|c| c == o));
-    let name = match text("preferred_username") {
+    fn nonempty(v: Option<&str>) -> Option<&str> {
+        v.filter(|s| !s.is_empty())
+    }
+    let org = nonempty(user.org_id);
+    let own_org = org.is_some_and(|o| zitadel_org_counts(issuer, o));
+    let name = match nonempty(user.login) {
         Some(login) => {
-            let domain = text(ZITADEL_USER_ORG_DOMAIN);
+            let domain = nonempty(user.org_domain);
             match login.rsplit_once('@') {
                 Some((local, d))
                     if own_org && domain.is_some_and(|p| p.eq_ignore_ascii_case(d)) =>
@@ -182,7 +211,7 @@ fn zitadel_user(
                 None => format!("{login}@{}", org.unwrap_or("unknown-org")),
             }
         }
-        None => text("sub")
+        None => nonempty(Some(user.user_id))
             .ok_or(TokenError::Malformed("sub is missing"))?
             .to_owned(),
     };
@@ -191,9 +220,25 @@ fn zitadel_user(
         .map_err(|_| TokenError::Malformed("the user name cannot be an entity name"))
 }
 
+fn zitadel_user(
+    claims: &Map<String, Value>,
+    issuer: &IssuerConfig,
+) -> Result<EntityRef, TokenError> {
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    zitadel_user_ref(
+        &ZitadelLogin {
+            user_id: text("sub").unwrap_or_default(),
+            login: text("preferred_username"),
+            org_id: text(ZITADEL_USER_ORG),
+            org_domain: text(ZITADEL_USER_ORG_DOMAIN),
+        },
+        issuer,
+    )
+}
+
 /// Entity names allow letters, digits, `-`, `_` and `.`; `@` becomes `_`, anything
-/// else `-`.
-fn entity_name(text: &str) -> String {
+/// else `-`, and letters are lowercased.
+pub fn entity_name(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {

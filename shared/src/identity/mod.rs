@@ -17,6 +17,10 @@ mod config;
 mod jwks;
 mod verifier;
 
+pub use claims::{
+    ZitadelLogin, entity_name, zitadel_org_counts, zitadel_project_counts, zitadel_role_group,
+    zitadel_user_ref,
+};
 pub use config::{
     BACKSTAGE_LIMITED_USER_TOKEN, BACKSTAGE_PLUGIN_TOKEN, BACKSTAGE_USER_TOKEN,
     DEFAULT_JWKS_MAX_AGE, DEFAULT_JWKS_REFETCH_INTERVAL, DEFAULT_LEEWAY,

@@ -1,5 +1,5 @@
-//! GitHub through octocrab and the Git Data API: one commit per run holding the report
-//! and the updated index (get ref → get commit → read both files at the head → create
+//! GitHub through octocrab and the Git Data API: one commit per change (a report with
+//! the updated index, or any set of files) (get ref → get commit → read both files at the head → create
 //! blobs → create tree on the base tree → create commit → update ref without force). A
 //! branch that moved meanwhile (422 "Update is not a fast forward", 409) is re-read and
 //! the commit rebuilt on the new head, a bounded number of times.
@@ -19,7 +19,10 @@ use crate::report::index::{self, INDEX_PATH};
 use crate::report::{Report, ReportError};
 use crate::run::ReportRef;
 
-use super::{GitHubAuth, GitHubConfig, Published, ReportSink};
+use super::{
+    Committed, Content, FileChange, GitHubAuth, GitHubConfig, Published, ReportSink, check_paths,
+    plan,
+};
 
 const CONTENTS: &str = "contents: write";
 const PULLS: &str = "pull_requests: write";
@@ -225,55 +228,84 @@ impl GitHubSink {
         Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
     }
 
-    /// Builds one commit of the report and index on `head`; `None` when `head` already
-    /// holds both exactly.
+    /// Builds one commit of `files` on `head` ([`plan`]); `None` when `head` already
+    /// holds exactly those contents.
     async fn commit_on(
         &self,
-        report: &Report,
+        message: &str,
+        files: &[(&str, Content<'_>)],
         head: &Head,
     ) -> Result<Option<(String, String)>, ReportError> {
-        let old_index = self.file_at(INDEX_PATH, &head.commit).await?;
-        let new_index = index::merge(old_index.as_deref(), &report.entry);
-        if old_index.as_deref() == Some(new_index.as_str())
-            && self.file_at(&report.path, &head.commit).await?.as_deref()
-                == Some(report.markdown.as_str())
-        {
+        let Some(writes) = plan(files, |path| self.file_at(path, &head.commit)).await? else {
             return Ok(None);
-        }
+        };
         let git = self.crab.git(&self.config.owner, &self.config.name);
         let repo = self.repo();
-        let blob = |content: String| {
-            let git = &git;
-            let repo = &repo;
-            async move {
-                git.create_blob(content)
-                    .encoding("utf-8")
-                    .send()
-                    .await
-                    .map(|b| b.sha)
-                    .map_err(|e| gh_error(repo, "create blob", CONTENTS, &e))
-            }
-        };
-        let report_blob = blob(report.markdown.clone()).await?;
-        let index_blob = blob(new_index).await?;
+        let mut entries = Vec::with_capacity(writes.len());
+        for (path, content) in writes {
+            let blob = git
+                .create_blob(content)
+                .encoding("utf-8")
+                .send()
+                .await
+                .map(|b| b.sha)
+                .map_err(|e| gh_error(&repo, "create blob", CONTENTS, &e))?;
+            entries.push(
+                octocrab::models::git::CreateTreeEntry::new(path, "100644", "blob").with_sha(blob),
+            );
+        }
         let tree = git
-            .create_tree(vec![
-                octocrab::models::git::CreateTreeEntry::new(&report.path, "100644", "blob")
-                    .with_sha(report_blob),
-                octocrab::models::git::CreateTreeEntry::new(INDEX_PATH, "100644", "blob")
-                    .with_sha(index_blob),
-            ])
+            .create_tree(entries)
             .base_tree(&head.tree)
             .send()
             .await
             .map_err(|e| gh_error(&repo, "create tree", CONTENTS, &e))?;
         let commit = git
-            .create_commit(&report.commit_message, tree.sha)
+            .create_commit(message, tree.sha)
             .parents(vec![head.commit.clone()])
             .send()
             .await
             .map_err(|e| gh_error(&repo, "create commit", CONTENTS, &e))?;
         Ok(Some((commit.sha, commit.html_url)))
+    }
+
+    /// The one commit path: commits on `branch` and moves it without force, rebuilding
+    /// on the new head when it moved meanwhile. Returns the head commit, its link and
+    /// whether a commit was made.
+    async fn commit_with(
+        &self,
+        branch: &str,
+        message: &str,
+        files: &[(&str, Content<'_>)],
+    ) -> Result<(String, String, bool), ReportError> {
+        let attempts = self.config.max_attempts.max(1);
+        for attempt in 1..=attempts {
+            let Some(head) = self.head(branch).await? else {
+                return Err(self.missing_branch(branch));
+            };
+            let Some((sha, html_url)) = self.commit_on(message, files, &head).await? else {
+                return Ok((head.commit, head.html_url, false));
+            };
+            let update = self
+                .crab
+                .git(&self.config.owner, &self.config.name)
+                .update_ref(&Reference::Branch(branch.to_owned()), &sha)
+                .force(false)
+                .send()
+                .await;
+            match update {
+                Ok(_) => return Ok((sha, html_url, true)),
+                Err(e) if is_conflict(&e) => {
+                    tracing::info!(repo = %self.repo(), %branch, attempt, "branch moved during the commit; rebuilding on the new head");
+                }
+                Err(e) => return Err(gh_error(&self.repo(), "update ref", CONTENTS, &e)),
+            }
+        }
+        Err(ReportError::Contended {
+            repo: self.repo(),
+            branch: branch.to_owned(),
+            attempts,
+        })
     }
 
     /// In pull-request mode: the branch `rca/<run-id>`, created from the base if missing.
@@ -372,53 +404,58 @@ impl ReportSink for GitHubSink {
         } else {
             base.clone()
         };
-        let attempts = self.config.max_attempts.max(1);
-        for attempt in 1..=attempts {
-            let Some(head) = self.head(&branch).await? else {
-                return Err(self.missing_branch(&branch));
-            };
-            let (commit, html_url, committed) = match self.commit_on(report, &head).await? {
-                None => (head.commit, head.html_url, false),
-                Some((sha, html_url)) => {
-                    let update = self
-                        .crab
-                        .git(&self.config.owner, &self.config.name)
-                        .update_ref(&Reference::Branch(branch.clone()), &sha)
-                        .force(false)
-                        .send()
-                        .await;
-                    match update {
-                        Ok(_) => (sha, html_url, true),
-                        Err(e) if is_conflict(&e) => {
-                            tracing::info!(repo = %self.repo(), %branch, attempt, "branch moved during the commit; rebuilding on the new head");
-                            continue;
-                        }
-                        Err(e) => return Err(gh_error(&self.repo(), "update ref", CONTENTS, &e)),
-                    }
-                }
-            };
-            let pull_request = if self.config.pull_request {
-                Some(self.ensure_pull_request(report, &branch, &base).await?)
-            } else {
-                None
-            };
-            tracing::info!(repo = %self.repo(), path = %report.path, %commit, committed, "report published");
-            return Ok(Published {
-                report: ReportRef {
-                    repo: self.repo(),
-                    path: report.path.clone(),
-                    url: blob_url(&html_url, &commit, &report.path),
-                    commit,
-                },
-                committed,
-                pull_request,
-            });
-        }
-        Err(ReportError::Contended {
-            repo: self.repo(),
-            branch,
-            attempts,
+        let merge = |old: Option<&str>| index::merge(old, &report.entry);
+        let files = [
+            (report.path.as_str(), Content::Exact(&report.markdown)),
+            (INDEX_PATH, Content::Merge(&merge)),
+        ];
+        let (commit, html_url, committed) = self
+            .commit_with(&branch, &report.commit_message, &files)
+            .await?;
+        let pull_request = if self.config.pull_request {
+            Some(self.ensure_pull_request(report, &branch, &base).await?)
+        } else {
+            None
+        };
+        tracing::info!(repo = %self.repo(), path = %report.path, %commit, committed, "report published");
+        Ok(Published {
+            report: ReportRef {
+                repo: self.repo(),
+                path: report.path.clone(),
+                url: blob_url(&html_url, &commit, &report.path),
+                commit,
+            },
+            committed,
+            pull_request,
         })
+    }
+
+    /// Always the base branch: the files are configuration read from that branch
+    /// (the catalog's location), so a pull request per run would leave them unread.
+    async fn commit_files(&self, change: &FileChange) -> Result<Committed, ReportError> {
+        check_paths(change)?;
+        let branch = self.base_branch().await?;
+        let files: Vec<(&str, Content<'_>)> = change
+            .files
+            .iter()
+            .map(|(p, c)| (p.as_str(), Content::Exact(c)))
+            .collect();
+        let (commit, _, committed) = self.commit_with(&branch, &change.message, &files).await?;
+        tracing::info!(repo = %self.repo(), %branch, files = files.len(), %commit, committed, "files committed");
+        Ok(Committed {
+            repo: self.repo(),
+            branch: Some(branch),
+            commit,
+            committed,
+        })
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Option<String>, ReportError> {
+        let branch = self.base_branch().await?;
+        match self.head(&branch).await? {
+            Some(head) => self.file_at(path, &head.commit).await,
+            None => Err(self.missing_branch(&branch)),
+        }
     }
 }
 

@@ -14,7 +14,9 @@ use crate::report::index::{self, INDEX_PATH};
 use crate::report::{Report, ReportError};
 use crate::run::ReportRef;
 
-use super::{LocalGitConfig, Published, ReportSink};
+use super::{
+    Committed, Content, FileChange, LocalGitConfig, Published, ReportSink, check_paths, plan,
+};
 
 /// Commits reports to a local repository.
 #[derive(Debug, Clone)]
@@ -159,37 +161,48 @@ impl LocalGitSink {
     }
 }
 
-#[async_trait]
-impl ReportSink for LocalGitSink {
-    async fn publish(&self, report: &Report) -> Result<Published, ReportError> {
-        // Held until this publish returns: a second process (or task) publishing into
+impl LocalGitSink {
+    /// The one commit path: decides the contents from HEAD ([`plan`]) and commits
+    /// those paths (and only those) when anything differs. Returns the head commit and
+    /// whether a commit was made.
+    async fn commit_with(
+        &self,
+        message: &str,
+        files: &[(&str, Content<'_>)],
+    ) -> Result<(String, bool), ReportError> {
+        // Held until this commit returns: a second process (or task) committing into
         // the same repository waits instead of failing on git's index.lock.
         let _lock = self.lock().await?;
         self.ensure_repository().await?;
-        let old_index = self.at_head(INDEX_PATH).await?;
-        let new_index = index::merge(old_index.as_deref(), &report.entry);
-        let unchanged = old_index.as_deref() == Some(new_index.as_str())
-            && self.at_head(&report.path).await?.as_deref() == Some(report.markdown.as_str());
-        if !unchanged {
-            self.write(&report.path, &report.markdown).await?;
-            self.write(INDEX_PATH, &new_index).await?;
-            self.git_ok(&["add", "--", &report.path, INDEX_PATH])
-                .await?;
-            // Only these two paths: anything else staged in the folder stays staged.
-            self.git_ok(&[
-                "commit",
-                "--quiet",
-                "--no-verify",
-                "-m",
-                &report.commit_message,
-                "--",
-                &report.path,
-                INDEX_PATH,
-            ])
-            .await?;
+        let planned = plan(files, |path| self.at_head(path)).await?;
+        if let Some(writes) = &planned {
+            let paths: Vec<&str> = writes.iter().map(|(p, _)| *p).collect();
+            for (path, content) in writes {
+                self.write(path, content).await?;
+            }
+            let mut add = vec!["add", "--"];
+            add.extend_from_slice(&paths);
+            self.git_ok(&add).await?;
+            // Only these paths: anything else staged in the folder stays staged.
+            let mut commit = vec!["commit", "--quiet", "--no-verify", "-m", message, "--"];
+            commit.extend_from_slice(&paths);
+            self.git_ok(&commit).await?;
         }
         let commit = self.git_ok(&["rev-parse", "HEAD"]).await?.trim().to_owned();
-        tracing::info!(repo = %self.label(), path = %report.path, %commit, committed = !unchanged, "report published");
+        Ok((commit, planned.is_some()))
+    }
+}
+
+#[async_trait]
+impl ReportSink for LocalGitSink {
+    async fn publish(&self, report: &Report) -> Result<Published, ReportError> {
+        let merge = |old: Option<&str>| index::merge(old, &report.entry);
+        let files = [
+            (report.path.as_str(), Content::Exact(&report.markdown)),
+            (INDEX_PATH, Content::Merge(&merge)),
+        ];
+        let (commit, committed) = self.commit_with(&report.commit_message, &files).await?;
+        tracing::info!(repo = %self.label(), path = %report.path, %commit, committed, "report published");
         Ok(Published {
             report: ReportRef {
                 repo: self.label(),
@@ -197,9 +210,40 @@ impl ReportSink for LocalGitSink {
                 commit,
                 url: self.url_for(&report.path).await,
             },
-            committed: !unchanged,
+            committed,
             pull_request: None,
         })
+    }
+
+    async fn commit_files(&self, change: &FileChange) -> Result<Committed, ReportError> {
+        check_paths(change)?;
+        let files: Vec<(&str, Content<'_>)> = change
+            .files
+            .iter()
+            .map(|(p, c)| (p.as_str(), Content::Exact(c)))
+            .collect();
+        let (commit, committed) = self.commit_with(&change.message, &files).await?;
+        tracing::info!(repo = %self.label(), files = files.len(), %commit, committed, "files committed");
+        Ok(Committed {
+            repo: self.label(),
+            branch: None,
+            commit,
+            committed,
+        })
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Option<String>, ReportError> {
+        if tokio::fs::metadata(&self.config.dir).await.is_err() {
+            return Ok(None);
+        }
+        let _lock = self.lock().await?;
+        let inside = self.git(&["rev-parse", "--show-toplevel"]).await?;
+        if inside.code != Some(0)
+            || !same_dir(Path::new(inside.stdout.trim()), &self.config.dir).await
+        {
+            return Ok(None);
+        }
+        self.at_head(path).await
     }
 }
 
