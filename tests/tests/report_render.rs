@@ -81,33 +81,39 @@ fn report_is_valid_markdown_with_every_section_and_a_wellformed_timeline() {
 }
 
 #[test]
-fn front_matter_carries_run_target_analyzer_and_the_bundle_digest() {
+fn front_matter_is_flat_and_small_and_the_rest_is_in_the_body_once() {
     let (bundle, analysis) = inputs();
     let md = render(&bundle, &analysis, &config(), &Redactor::default())
         .expect("render")
         .markdown;
-    let front = md
+    let (front, body) = md
         .strip_prefix("---\n")
         .and_then(|r| r.split_once("\n---\n"))
-        .expect("front matter")
-        .0;
-    for line in [
-        "run_id: \"01936b2e-5f3a-7c41-9d2e-0a1b2c3d4e5f\"",
-        "entity: \"component:default/web\"",
-        "cluster: \"dev-eu1\"",
-        "namespace: \"web-dev\"",
-        "  since: \"2026-11-26T03:10:00Z\"",
-        "generated_at: \"2026-11-26T05:11:40Z\"",
-        "  kind: llm",
-        "  provider: \"openai\"",
-        "  model: \"gpt-4.1-mini\"",
-        "preliminary: false",
-        &format!("evidence_sha256: \"{}\"", bundle_digest(&bundle)),
+        .expect("front matter");
+    let expected = [
+        "run_id: \"01936b2e-5f3a-7c41-9d2e-0a1b2c3d4e5f\"".to_owned(),
+        "entity: \"component:default/web\"".to_owned(),
+        "cluster: \"dev-eu1\"".to_owned(),
+        "namespace: \"web-dev\"".to_owned(),
+        "generated_at: \"2026-11-26T05:11:40Z\"".to_owned(),
+        "preliminary: false".to_owned(),
+        format!("evidence_sha256: \"{}\"", bundle_digest(&bundle)),
+    ];
+    // Exactly these keys, one level deep: GitHub draws front matter as a table, and a
+    // nested map as a table inside a cell.
+    assert_eq!(front.lines().collect::<Vec<_>>(), expected, "{front}");
+    // What left the front matter is in the body once: window, collection time, analyzer
+    // and confidence.
+    for (text, times) in [
+        (
+            "| 2026-11-26T03:10:00Z – 2026-11-26T05:10:00Z | 2026-11-26T05:10:02Z | group:default/web | LLM openai / gpt-4.1-mini |",
+            1,
+        ),
+        ("**Confidence: high.**", 1),
+        ("gpt-4.1-mini", 1),
+        (bundle_digest(&bundle).as_str(), 0),
     ] {
-        assert!(
-            front.lines().any(|l| l == line),
-            "missing {line:?} in\n{front}"
-        );
+        assert_eq!(body.matches(text).count(), times, "{text:?} in\n{body}");
     }
 }
 
@@ -193,12 +199,9 @@ fn a_preliminary_builtin_report_says_so_and_an_analysis_of_another_run_is_refuse
     analysis.preliminary = true;
     analysis.fallback_reason = Some("circuit breaker open for openai".into());
     let report = render(&bundle, &analysis, &config(), &Redactor::default()).expect("render");
-    assert!(
-        report
-            .markdown
-            .contains("\n  kind: builtin\npreliminary: true\n")
-    );
+    assert!(report.markdown.contains("\npreliminary: true\n"));
     assert!(report.markdown.contains("> **Preliminary report.**"));
+    assert!(report.markdown.contains("| group:default/web | built-in |"));
     assert!(report.markdown.contains("circuit breaker open for openai"));
     assert!(report.entry.preliminary);
 
