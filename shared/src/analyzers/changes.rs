@@ -26,6 +26,42 @@ fn described(r: &Revision) -> Vec<String> {
         .collect()
 }
 
+/// The root cause in words: the change, where the failing pods are, and how they fail.
+fn explained(
+    workload: &crate::evidence::ObjectRef,
+    newest: &Revision,
+    previous: &Revision,
+    changed: &[String],
+    mechanism: Option<&Diagnosis>,
+) -> String {
+    let when = newest
+        .created
+        .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M UTC")))
+        .unwrap_or_default();
+    let mut root_cause = format!(
+        "The failures began with revision {} of {}/{} ({} {}, created{when}), which changed {}. ",
+        newest.revision,
+        workload.kind,
+        workload.name,
+        newest.object.kind,
+        newest.object.name,
+        changed.join("; "),
+    );
+    let _ = write!(
+        root_cause,
+        "Every failing pod belongs to revision {}; revision {} ({}) had {} ready of {} and no failing pod.",
+        newest.revision,
+        previous.revision,
+        previous.object.name,
+        previous.ready,
+        previous.replicas.max(previous.ready),
+    );
+    if let Some(mechanism) = mechanism {
+        let _ = write!(root_cause, " How it fails: {}", mechanism.summary);
+    }
+    root_cause
+}
+
 /// The `kubectl rollout` resource of a workload kind that keeps revisions.
 fn rollback_resource(kind: &str) -> Option<&'static str> {
     match kind {
@@ -71,31 +107,7 @@ pub(super) fn run(b: &EvidenceBundle, found: &mut Vec<Diagnosis>) {
             continue;
         }
         let changed = described(newest);
-        let when = newest
-            .created
-            .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M UTC")))
-            .unwrap_or_default();
-        let mut root_cause = format!(
-            "The failures began with revision {} of {}/{} ({} {}, created{when}), which changed {}. ",
-            newest.revision,
-            workload.kind,
-            workload.name,
-            newest.object.kind,
-            newest.object.name,
-            changed.join("; "),
-        );
-        let _ = write!(
-            root_cause,
-            "Every failing pod belongs to revision {}; revision {} ({}) had {} ready of {} and no failing pod.",
-            newest.revision,
-            previous.revision,
-            previous.object.name,
-            previous.ready,
-            previous.replicas.max(previous.ready),
-        );
-        if let Some(mechanism) = found.first() {
-            let _ = write!(root_cause, " How it fails: {}", mechanism.summary);
-        }
+        let root_cause = explained(workload, newest, previous, &changed, found.first());
         let mut evidence = vec![newest.id.clone(), previous.id.clone()];
         evidence.extend(failing_new.iter().map(|p| p.id.clone()));
         for id in found.first().iter().flat_map(|m| &m.evidence_ids) {
