@@ -468,12 +468,18 @@ pub struct Revision {
     /// When the revision was created (the rollout that made it started then).
     #[serde(default)]
     pub created: Option<DateTime<Utc>>,
-    /// Desired replicas of this revision (ReplicaSets only).
+    /// Desired replicas of this revision (a ReplicaSet's spec; for a ControllerRevision
+    /// the pods found on it).
     #[serde(default)]
     pub replicas: u32,
-    /// Ready replicas of this revision (ReplicaSets only).
+    /// Ready replicas of this revision.
     #[serde(default)]
     pub ready: u32,
+    /// The pods running this revision, for StatefulSet and DaemonSet revisions (their
+    /// pods name the workload as owner and the revision in the `controller-revision-hash`
+    /// label); a ReplicaSet's pods name the ReplicaSet itself as their owner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<String>,
     /// The template in flat facts: `web.image`, `web.args`, `web.env.DB_HOST`
     /// (its value source, never a literal value), `web.limits.memory`,
     /// `web.mount./etc/web`, `volume.config`.

@@ -8,6 +8,7 @@ pub mod conformance;
 pub mod github_fake;
 pub mod golden;
 pub mod kube_api;
+pub mod kube_revisions;
 pub mod llm;
 pub mod markdown;
 pub mod probe;

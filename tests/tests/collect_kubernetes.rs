@@ -323,3 +323,68 @@ async fn refused_credentials_name_the_variables() {
     );
     assert!(matches!(err, SourceError::Unauthorized { status: 401, .. }));
 }
+
+#[tokio::test]
+async fn statefulset_and_daemonset_history_comes_from_controller_revisions_with_their_pods() {
+    use aiops_tests::kube_revisions::Rollout;
+    for rollout in [Rollout::stateful_set(), Rollout::daemon_set()] {
+        let server = MockServer::start().await;
+        rollout.mount(&server).await;
+        let cluster = KubeCluster::new(kube_api::client(&server));
+        let options = ClusterOptions {
+            caps: Caps::default(),
+            previous_logs: false,
+        };
+        let workload = Workload::locate(rollout.name, None, "web-dev");
+        let got = cluster
+            .workload(&workload, &window(), &options)
+            .await
+            .unwrap();
+        let kind = rollout.kind;
+        assert!(
+            got.pods
+                .iter()
+                .all(|p| p.owner.as_ref().is_some_and(|o| o.kind == kind)),
+            "{kind}: the pods name the workload as owner"
+        );
+        // Newest first; the other workload's revision is not part of this history.
+        let revs: Vec<_> = got
+            .objects
+            .revisions
+            .iter()
+            .map(|r| (r.id.clone(), r.object.name.clone(), r.pods.clone(), r.ready))
+            .collect();
+        assert_eq!(
+            revs,
+            [
+                (
+                    format!("revision/{}/2", rollout.name),
+                    rollout.revisions[1].clone(),
+                    vec![rollout.new_pod.clone()],
+                    0
+                ),
+                (
+                    format!("revision/{}/1", rollout.name),
+                    rollout.revisions[0].clone(),
+                    vec![rollout.old_pod.clone()],
+                    1
+                ),
+            ],
+            "{kind}"
+        );
+        let changes: Vec<_> = got.objects.revisions[0]
+            .changes
+            .iter()
+            .map(|c| (c.field.clone(), c.before.clone(), c.after.clone()))
+            .collect();
+        assert_eq!(
+            changes,
+            [(
+                format!("{}.image", rollout.name),
+                Some(rollout.images[0].to_owned()),
+                Some(rollout.images[1].to_owned())
+            )],
+            "{kind}"
+        );
+    }
+}

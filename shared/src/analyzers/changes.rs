@@ -1,6 +1,6 @@
 //! "What changed first": when the failing pods all belong to the newest revision of a
-//! Deployment and the previous revision's pods ran, the change between the two is the
-//! root cause, and rolling back is the first remediation.
+//! Deployment, StatefulSet or DaemonSet and the previous revision's pods ran, the change
+//! between the two is the root cause, and rolling back is the first remediation.
 
 use std::fmt::Write as _;
 
@@ -26,6 +26,52 @@ fn described(r: &Revision) -> Vec<String> {
         .collect()
 }
 
+/// The root cause in words: the change, where the failing pods are, and how they fail.
+fn explained(
+    workload: &crate::evidence::ObjectRef,
+    newest: &Revision,
+    previous: &Revision,
+    changed: &[String],
+    mechanism: Option<&Diagnosis>,
+) -> String {
+    let when = newest
+        .created
+        .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M UTC")))
+        .unwrap_or_default();
+    let mut root_cause = format!(
+        "The failures began with revision {} of {}/{} ({} {}, created{when}), which changed {}. ",
+        newest.revision,
+        workload.kind,
+        workload.name,
+        newest.object.kind,
+        newest.object.name,
+        changed.join("; "),
+    );
+    let _ = write!(
+        root_cause,
+        "Every failing pod belongs to revision {}; revision {} ({}) had {} ready of {} and no failing pod.",
+        newest.revision,
+        previous.revision,
+        previous.object.name,
+        previous.ready,
+        previous.replicas.max(previous.ready),
+    );
+    if let Some(mechanism) = mechanism {
+        let _ = write!(root_cause, " How it fails: {}", mechanism.summary);
+    }
+    root_cause
+}
+
+/// The `kubectl rollout` resource of a workload kind that keeps revisions.
+fn rollback_resource(kind: &str) -> Option<&'static str> {
+    match kind {
+        "Deployment" => Some("deployment"),
+        "StatefulSet" => Some("statefulset"),
+        "DaemonSet" => Some("daemonset"),
+        _ => None,
+    }
+}
+
 /// Adds the change diagnosis in front of `found` (which it quotes as the mechanism).
 pub(super) fn run(b: &EvidenceBundle, found: &mut Vec<Diagnosis>) {
     let mut workloads: Vec<&crate::evidence::ObjectRef> =
@@ -41,11 +87,16 @@ pub(super) fn run(b: &EvidenceBundle, found: &mut Vec<Diagnosis>) {
         let [newest, previous, ..] = revs.as_slice() else {
             continue;
         };
-        if newest.changes.is_empty() || workload.kind != "Deployment" {
+        let Some(resource) = rollback_resource(&workload.kind) else {
+            continue;
+        };
+        if newest.changes.is_empty() {
             continue;
         }
-        let owned_by =
-            |r: &Revision, p: &PodEvidence| p.owner.as_ref().is_some_and(|o| *o == r.object);
+        // A ReplicaSet owns its pods; a ControllerRevision lists the pods that run it.
+        let owned_by = |r: &Revision, p: &PodEvidence| {
+            p.owner.as_ref().is_some_and(|o| *o == r.object) || r.pods.contains(&p.name)
+        };
         let failing_new: Vec<&PodEvidence> = b
             .pods
             .iter()
@@ -56,30 +107,7 @@ pub(super) fn run(b: &EvidenceBundle, found: &mut Vec<Diagnosis>) {
             continue;
         }
         let changed = described(newest);
-        let when = newest
-            .created
-            .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M UTC")))
-            .unwrap_or_default();
-        let mut root_cause = format!(
-            "The failures began with revision {} of {}/{} (ReplicaSet {}, created{when}), which changed {}. ",
-            newest.revision,
-            workload.kind,
-            workload.name,
-            newest.object.name,
-            changed.join("; "),
-        );
-        let _ = write!(
-            root_cause,
-            "Every failing pod belongs to revision {}; revision {} ({}) had {} ready of {} and no failing pod.",
-            newest.revision,
-            previous.revision,
-            previous.object.name,
-            previous.ready,
-            previous.replicas.max(previous.ready),
-        );
-        if let Some(mechanism) = found.first() {
-            let _ = write!(root_cause, " How it fails: {}", mechanism.summary);
-        }
+        let root_cause = explained(workload, newest, previous, &changed, found.first());
         let mut evidence = vec![newest.id.clone(), previous.id.clone()];
         evidence.extend(failing_new.iter().map(|p| p.id.clone()));
         for id in found.first().iter().flat_map(|m| &m.evidence_ids) {
@@ -112,7 +140,7 @@ pub(super) fn run(b: &EvidenceBundle, found: &mut Vec<Diagnosis>) {
                 evidence_ids: evidence,
                 remediation: vec![
                     format!(
-                        "Roll back to the last working revision: `kubectl rollout undo -n {} deployment/{} --to-revision={}`",
+                        "Roll back to the last working revision: `kubectl rollout undo -n {} {resource}/{} --to-revision={}`",
                         b.target.namespace, workload.name, previous.revision
                     ),
                     format!(

@@ -643,6 +643,7 @@ fn revision(n: u64, rs: &str, ready: u32, changes: Vec<TemplateChange>) -> Revis
         created: Some(t("2026-11-26T04:30:00Z")),
         replicas: 1,
         ready,
+        pods: Vec::new(),
         template: BTreeMap::new(),
         changes,
     }
@@ -692,6 +693,71 @@ fn failing_pods_on_the_newest_revision_make_the_change_the_root_cause() {
     old.owner.as_mut().unwrap().name = "web-5d8b6c7f9".into();
     b.pods.push(old);
     assert_ne!(diagnose(&b)[0].rule, "changed_revision");
+}
+
+#[test]
+fn statefulset_and_daemonset_revisions_name_the_change_and_roll_back_their_kind() {
+    for (kind, resource) in [("StatefulSet", "statefulset"), ("DaemonSet", "daemonset")] {
+        let mut b = crash_looping_web();
+        // The pods name the workload as owner; the revisions list which pods run them.
+        let failing = b.pods[0].name.clone();
+        let mut healthy = b.pods[0].clone();
+        healthy.name = "web-0".into();
+        healthy.id = "pod/web-0".into();
+        for c in &mut healthy.containers {
+            c.ready = true;
+            c.restart_count = 0;
+        }
+        b.pods.push(healthy);
+        for p in &mut b.pods {
+            p.owner = Some(ObjectRef {
+                kind: kind.into(),
+                name: "web".into(),
+            });
+        }
+        let mut newest = revision(
+            5,
+            "web-7c9f8d6b5",
+            0,
+            vec![TemplateChange {
+                field: "web.image".into(),
+                before: Some("shop/web:1.4".into()),
+                after: Some("shop/web:1.5".into()),
+            }],
+        );
+        let mut previous = revision(4, "web-5d8b6c7f9", 1, Vec::new());
+        for r in [&mut newest, &mut previous] {
+            r.workload.kind = kind.into();
+            r.object.kind = "ControllerRevision".into();
+        }
+        newest.pods = vec![failing.clone()];
+        previous.pods = vec!["web-0".into()];
+        b.objects.revisions = vec![newest, previous];
+        let lead = &diagnose(&b)[0];
+        assert_eq!(lead.rule, "changed_revision", "{kind}");
+        assert!(
+            lead.root_cause.contains(&format!(
+                "revision 5 of {kind}/web (ControllerRevision web-7c9f8d6b5"
+            )) && lead
+                .root_cause
+                .contains("web.image from shop/web:1.4 to shop/web:1.5"),
+            "{}",
+            lead.root_cause
+        );
+        assert!(
+            lead.remediation[0].contains(&format!(
+                "kubectl rollout undo -n web-dev {resource}/web --to-revision=4"
+            )),
+            "{:?}",
+            lead.remediation
+        );
+        assert!(lead.evidence_ids.contains(&format!("pod/{failing}")));
+
+        // The pod on the previous revision fails too: the change does not explain it.
+        let previous = &mut b.objects.revisions[1];
+        previous.pods.push(failing.clone());
+        assert_ne!(diagnose(&b)[0].rule, "changed_revision", "{kind}");
+    }
 }
 
 #[test]

@@ -33,12 +33,20 @@ pub struct Entry {
     pub story: bool,
 }
 
-/// Periods the summary diagram draws at most: more would not fit GitHub's column.
-pub const DIAGRAM_PERIODS: usize = 6;
+/// Periods the summary diagram draws at most. Mermaid's timeline gives each period a
+/// 200 px column after a 150 px margin; GitHub scales a wider diagram down to its 980 px
+/// column. Rendered with mermaid 11 in Chromium (`scripts/check-mermaid`), six periods
+/// are 1,590 px wide and their 16 px text is shown at 9.9 px; four are 1,190 px, shown at
+/// 13.2 px.
+pub const DIAGRAM_PERIODS: usize = 4;
 /// Events the summary diagram draws at most.
 pub const DIAGRAM_ENTRIES: usize = 12;
 /// Characters of one diagram label.
 const LABEL_CHARS: usize = 40;
+/// Characters of one unbroken word in a label. Mermaid wraps a timeline label at spaces
+/// only, inside a 190 px box; a longer word (a path, a URL, a pod name) runs out of the
+/// box, where its white text on the white page is lost.
+const WORD_CHARS: usize = 16;
 
 /// An object named briefly: a pod by its own suffix, long names by their tail.
 fn short(kind: &str, name: &str) -> String {
@@ -366,14 +374,46 @@ pub fn mermaid(entries: &[Entry], redact: &dyn Fn(&str) -> String) -> String {
             day = this_day;
         }
         out.push_str("        ");
-        out.push_str(&escape_mermaid(&time.format("%H:%M").to_string()));
+        // A merged period names its span, so no entry sits under a time it did not have.
+        let start = time.format("%H:%M").to_string();
+        let end = items
+            .last()
+            .map(|e| e.time.format("%H:%M").to_string())
+            .filter(|end| {
+                *end != start
+                    && items
+                        .iter()
+                        .all(|e| e.time.date_naive() == time.date_naive())
+            });
+        let period = end.map_or_else(|| start.clone(), |end| format!("{start}–{end}"));
+        out.push_str(&escape_mermaid(&period));
         for e in items {
             out.push_str(" : ");
-            out.push_str(&escape_mermaid(&shorten(&redact(&e.label), LABEL_CHARS)));
+            let label = shorten(&redact(&e.label), LABEL_CHARS);
+            out.push_str(&escape_mermaid(&breakable(&label, WORD_CHARS)));
         }
         out.push('\n');
     }
     out
+}
+
+/// `text` with every word longer than `max_chars` broken by spaces, after a separator
+/// (`/ . - _ = : , ? &`) where one falls in the piece, else at `max_chars`.
+fn breakable(text: &str, max_chars: usize) -> String {
+    let mut words = Vec::new();
+    for word in text.split(' ') {
+        let mut rest: Vec<char> = word.chars().collect();
+        while rest.len() > max_chars {
+            let cut = rest[..max_chars]
+                .iter()
+                .rposition(|c| "/.-_=:,?&".contains(*c))
+                .filter(|&i| i > 0)
+                .map_or(max_chars, |i| i + 1);
+            words.push(rest.drain(..cut).collect::<String>());
+        }
+        words.push(rest.into_iter().collect());
+    }
+    words.join(" ")
 }
 
 fn shorten(text: &str, max_chars: usize) -> String {
@@ -431,7 +471,33 @@ mod tests {
     }
 
     #[test]
-    fn many_entries_merge_into_at_most_six_periods_and_twelve_labels() {
+    fn long_words_in_labels_break_after_separators_or_at_the_word_limit() {
+        assert_eq!(
+            breakable("log: open /var/cache/media/index.db: denied", 16),
+            "log: open /var/cache/ media/index.db: denied"
+        );
+        assert_eq!(
+            breakable("pod abcdefghijklmnopqrstuvwxyz", 16),
+            "pod abcdefghijklmnop qrstuvwxyz"
+        );
+        let entries = vec![entry(
+            "2026-11-26T00:00:01Z",
+            "log/1",
+            "★ log: Get \"https://auth.internal/.well-known/jwks.json\"",
+            true,
+        )];
+        let text = mermaid(&entries, &|s| s.to_owned());
+        let label = text.lines().last().unwrap_or_default();
+        // Entities count as one character each once mermaid decodes them.
+        let decoded = label.replace("#58;", ":").replace("#quot;", "\"");
+        assert!(
+            decoded.split(' ').all(|w| w.chars().count() <= WORD_CHARS),
+            "{label}"
+        );
+    }
+
+    #[test]
+    fn many_entries_merge_into_at_most_four_periods_and_twelve_labels() {
         let entries: Vec<Entry> = (0..40)
             .map(|i| {
                 entry(
@@ -450,6 +516,12 @@ mod tests {
         let periods = text.lines().filter(|l| l.starts_with("        ")).count();
         assert!(periods <= DIAGRAM_PERIODS, "{text}");
         assert_eq!(text.matches(" : ").count(), DIAGRAM_ENTRIES, "{text}");
+        // A merged period names its span; a period of one time stays plain.
+        assert!(
+            text.contains("        00#58;00–00#58;35 : entry 0 : entry 1"),
+            "{text}"
+        );
+        assert!(text.contains("        01#58;00 : entry 10\n"), "{text}");
         assert!(
             text.contains("★ cited 33"),
             "the cited entry is kept: {text}"

@@ -40,9 +40,13 @@ fn longest_run(text: &str, c: char) -> usize {
     text.split(|x| x != c).map(str::len).max().unwrap_or(0)
 }
 
+/// A code span outside tables (remediation steps, links). Markdown reads neither
+/// backslash escapes nor entities inside a code span, so the text goes in as it is, only
+/// folded onto one line: `\|` or `&lt;` would show literally on GitHub.
 pub(super) fn inline_code(text: &str) -> String {
-    let ticks = "`".repeat(longest_run(text, '`') + 1);
-    format!("{ticks} {} {ticks}", cell(text).replace("\\\\", "\\"))
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let ticks = "`".repeat(longest_run(&folded, '`') + 1);
+    format!("{ticks} {folded} {ticks}")
 }
 
 /// A remediation step: the `kubectl …` command it ends with set as code, so that it can
@@ -116,5 +120,10 @@ mod tests {
             "Roll back: `kubectl rollout undo deployment/web`"
         );
         assert_eq!(step("Raise the limit | now"), "Raise the limit \\| now");
+        // Inside code nothing is escaped: GitHub would show `\|` and `&lt;` as typed.
+        assert_eq!(
+            step("Check the name: kubectl get svc -A | grep <name>"),
+            "Check the name: ` kubectl get svc -A | grep <name> `"
+        );
     }
 }

@@ -32,7 +32,6 @@ pub(super) struct View {
     until: String,
     collected_at: String,
     generated_at: String,
-    analyzer: &'static str,
     provider: Option<String>,
     model: Option<String>,
     preliminary: bool,
@@ -90,9 +89,9 @@ pub(super) fn build_view(
         }
     };
     let (entries, timeline_left_out) = timeline::derive(bundle, analysis);
-    let (analyzer, provider, model) = match &analysis.analyzer {
-        Analyzer::Llm { provider, model } => ("llm", Some(provider.clone()), Some(model.clone())),
-        Analyzer::Builtin => ("builtin", None, None),
+    let (provider, model) = match &analysis.analyzer {
+        Analyzer::Llm { provider, model } => (Some(provider.clone()), Some(model.clone())),
+        Analyzer::Builtin => (None, None),
     };
     let target = &bundle.target;
     View {
@@ -104,7 +103,6 @@ pub(super) fn build_view(
         until: time(Some(target.until)),
         collected_at: time(Some(bundle.collected_at)),
         generated_at: time(Some(analysis.generated_at)),
-        analyzer,
         provider,
         model,
         preliminary: analysis.preliminary,

@@ -106,7 +106,7 @@ async fn revisions(
     let stateful: Vec<&ObjectRef> = k
         .owners
         .iter()
-        .filter(|o| o.kind == "StatefulSet")
+        .filter(|o| matches!(o.kind.as_str(), "StatefulSet" | "DaemonSet"))
         .collect();
     if !stateful.is_empty() {
         let params = ListParams::default().labels(k.selector).limit(LIST_LIMIT);
@@ -116,7 +116,11 @@ async fn revisions(
             .await
             .map_err(failed("listing controllerrevisions"))?;
         for owner in stateful {
-            out.extend(revisions::of_controller_revisions(owner, &listed.items));
+            out.extend(revisions::of_controller_revisions(
+                owner,
+                &listed.items,
+                k.pods,
+            ));
         }
     }
     Ok(out)

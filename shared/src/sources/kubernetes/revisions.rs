@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, ReplicaSet};
-use k8s_openapi::api::core::v1::{self as core, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{self as core, Pod, PodTemplateSpec};
 
 use super::convert::{controller, time};
 use crate::evidence::{ObjectRef, Revision, TemplateChange};
@@ -40,6 +40,7 @@ pub(super) fn of_replica_sets(workload: &ObjectRef, sets: &[ReplicaSet]) -> Vec<
                 created: s.metadata.creation_timestamp.as_ref().and_then(time),
                 replicas: count(s.spec.replicas),
                 ready: count(status.and_then(|st| st.ready_replicas)),
+                pods: Vec::new(),
                 facts: template.map(facts).unwrap_or_default(),
             })
         })
@@ -48,11 +49,26 @@ pub(super) fn of_replica_sets(workload: &ObjectRef, sets: &[ReplicaSet]) -> Vec<
 }
 
 /// The revisions of a StatefulSet or DaemonSet from its ControllerRevisions, whose
-/// `data` holds the template as a patch (`{"spec": {"template": …}}`).
+/// `data` holds the template as a patch (`{"spec": {"template": …}}`). Which of `pods`
+/// run a revision comes from their `controller-revision-hash` label: the revision's name
+/// on StatefulSet pods, its hash (the name less `<workload>-`) on DaemonSet pods.
 pub(super) fn of_controller_revisions(
     workload: &ObjectRef,
     revisions: &[ControllerRevision],
+    pods: &[Pod],
 ) -> Vec<Revision> {
+    let ours: Vec<(&str, &str, bool)> = pods
+        .iter()
+        .filter(|p| controller(p.metadata.owner_references.as_ref()).as_ref() == Some(workload))
+        .filter_map(|p| {
+            let hash = p
+                .metadata
+                .labels
+                .as_ref()?
+                .get("controller-revision-hash")?;
+            Some((p.metadata.name.as_deref()?, hash.as_str(), ready(p)))
+        })
+        .collect();
     let found = revisions
         .iter()
         .filter(|r| controller(r.metadata.owner_references.as_ref()).as_ref() == Some(workload))
@@ -62,20 +78,35 @@ pub(super) fn of_controller_revisions(
                 .0
                 .pointer("/spec/template")
                 .and_then(|t| serde_json::from_value(t.clone()).ok());
+            let name = r.metadata.name.clone().unwrap_or_default();
+            let hash = name.strip_prefix(&format!("{}-", workload.name));
+            let on_it: Vec<&(&str, &str, bool)> = ours
+                .iter()
+                .filter(|(_, h, _)| *h == name || Some(*h) == hash)
+                .collect();
             Found {
                 object: ObjectRef {
                     kind: "ControllerRevision".into(),
-                    name: r.metadata.name.clone().unwrap_or_default(),
+                    name,
                 },
                 number: u64::try_from(r.revision.unwrap_or(0)).unwrap_or(0),
                 created: r.metadata.creation_timestamp.as_ref().and_then(time),
-                replicas: 0,
-                ready: 0,
+                replicas: u32::try_from(on_it.len()).unwrap_or(u32::MAX),
+                ready: u32::try_from(on_it.iter().filter(|(_, _, ready)| *ready).count())
+                    .unwrap_or(u32::MAX),
+                pods: on_it.iter().map(|(n, _, _)| (*n).to_owned()).collect(),
                 facts: template.as_ref().map(facts).unwrap_or_default(),
             }
         })
         .collect();
     assemble(workload, found)
+}
+
+fn ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 struct Found {
@@ -84,6 +115,7 @@ struct Found {
     created: Option<chrono::DateTime<chrono::Utc>>,
     replicas: u32,
     ready: u32,
+    pods: Vec<String>,
     /// Facts with literal env values fingerprinted, so that a changed value shows.
     facts: BTreeMap<String, String>,
 }
@@ -110,6 +142,7 @@ fn assemble(workload: &ObjectRef, mut found: Vec<Found>) -> Vec<Revision> {
             created: f.created,
             replicas: f.replicas,
             ready: f.ready,
+            pods: f.pods,
             template: f
                 .facts
                 .into_iter()
@@ -365,25 +398,107 @@ mod tests {
         assert!(of_replica_sets(&web(), &[other]).is_empty());
     }
 
+    fn owned(kind: &str, name: &str) -> serde_json::Value {
+        serde_json::json!([{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": "u", "controller": true}])
+    }
+
+    fn controller_revision(
+        kind: &str,
+        owner: &str,
+        name: &str,
+        n: i64,
+        image: &str,
+    ) -> ControllerRevision {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "ownerReferences": owned(kind, owner)},
+            "revision": n,
+            "data": {"spec": {"template": {"$patch": "replace", "spec": {"containers": [
+                {"name": owner, "image": image}]}}}}
+        }))
+        .unwrap()
+    }
+
+    fn pod_on(kind: &str, owner: &str, name: &str, hash: &str, ready: bool) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"controller-revision-hash": hash},
+                         "ownerReferences": owned(kind, owner)},
+            "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+        }))
+        .unwrap()
+    }
+
     #[test]
-    fn controller_revisions_carry_the_template_as_a_patch() {
-        let rev = |n: i64, image: &str| -> ControllerRevision {
-            serde_json::from_value(serde_json::json!({
-                "metadata": {"name": format!("db-{n}"), "ownerReferences": [
-                    {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db", "uid": "u", "controller": true}]},
-                "revision": n,
-                "data": {"spec": {"template": {"$patch": "replace", "spec": {"containers": [
-                    {"name": "db", "image": image}]}}}}
-            }))
-            .unwrap()
-        };
+    fn statefulset_revisions_carry_the_template_as_a_patch_and_the_pods_named_by_revision() {
         let db = ObjectRef {
             kind: "StatefulSet".into(),
             name: "db".into(),
         };
-        let revs = of_controller_revisions(&db, &[rev(1, "pg:16"), rev(2, "pg:17")]);
-        assert_eq!(revs[0].revision, 2);
+        let revs = of_controller_revisions(
+            &db,
+            &[
+                controller_revision("StatefulSet", "db", "db-5d8b6c7f9", 1, "pg:16"),
+                controller_revision("StatefulSet", "db", "db-7c9f8d6b5", 2, "pg:17"),
+                controller_revision("StatefulSet", "other", "other-1", 9, "x:1"),
+            ],
+            &[
+                // StatefulSet pods carry the revision's full name.
+                pod_on("StatefulSet", "db", "db-0", "db-5d8b6c7f9", true),
+                pod_on("StatefulSet", "db", "db-1", "db-7c9f8d6b5", false),
+                pod_on("StatefulSet", "other", "other-0", "db-7c9f8d6b5", false),
+            ],
+        );
+        let got: Vec<(u64, &str, Vec<&str>, u32, u32)> = revs
+            .iter()
+            .map(|r| {
+                let pods = r.pods.iter().map(String::as_str).collect();
+                (
+                    r.revision,
+                    r.object.name.as_str(),
+                    pods,
+                    r.replicas,
+                    r.ready,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (2, "db-7c9f8d6b5", vec!["db-1"], 1, 0),
+                (1, "db-5d8b6c7f9", vec!["db-0"], 1, 1)
+            ]
+        );
+        assert_eq!(revs[0].object.kind, "ControllerRevision");
         assert_eq!(revs[0].changes[0].field, "db.image");
         assert_eq!(revs[0].changes[0].after.as_deref(), Some("pg:17"));
+    }
+
+    #[test]
+    fn daemonset_pods_name_their_revision_by_hash_only() {
+        let agent = ObjectRef {
+            kind: "DaemonSet".into(),
+            name: "agent".into(),
+        };
+        let revs = of_controller_revisions(
+            &agent,
+            &[
+                controller_revision("DaemonSet", "agent", "agent-6b7d9f8c5", 3, "fluent-bit:3.1"),
+                controller_revision(
+                    "DaemonSet",
+                    "agent",
+                    "agent-84c6f5d7b9",
+                    4,
+                    "fluent-bit:3.2",
+                ),
+            ],
+            &[
+                pod_on("DaemonSet", "agent", "agent-7xk2p", "6b7d9f8c5", true),
+                pod_on("DaemonSet", "agent", "agent-q2w3e", "6b7d9f8c5", true),
+                pod_on("DaemonSet", "agent", "agent-m4n8q", "84c6f5d7b9", false),
+            ],
+        );
+        assert_eq!(revs[0].id, "revision/agent/4");
+        assert_eq!(revs[0].pods, ["agent-m4n8q"]);
+        assert_eq!((revs[1].replicas, revs[1].ready), (2, 2));
+        assert_eq!(revs[0].changes[0].before.as_deref(), Some("fluent-bit:3.1"));
     }
 }
