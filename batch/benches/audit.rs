@@ -122,7 +122,10 @@ async fn one(n: usize) {
         .with("AIOPS_STORE", dir.path().to_string_lossy())
         .with("AIOPS_BACKSTAGE_URL", catalog.uri())
         .with("AIOPS_BACKSTAGE_TOKEN", "bench")
-        .with("AIOPS_CLUSTERS", json!({"bench": {"url": kube.uri()}}).to_string())
+        .with(
+            "AIOPS_CLUSTERS",
+            json!({"bench": {"url": kube.uri()}}).to_string(),
+        )
         .with("AIOPS_AUDIT_PAGE_SIZE", PAGE.to_string());
     let clock: SharedClock = Arc::new(SystemClock);
     let auditor = aiops::audit::Auditor::from_env(&env, clock).await.unwrap();

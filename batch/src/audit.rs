@@ -696,17 +696,8 @@ impl Catalog {
                 )) else {
                     return;
                 };
-                // An owner without a kind is a Group in the entity's own namespace.
-                let owner = text("/spec/owner").and_then(|o| {
-                    let full = if o.contains(':') {
-                        o.to_owned()
-                    } else if o.contains('/') {
-                        format!("group:{o}")
-                    } else {
-                        format!("group:{namespace}/{o}")
-                    };
-                    EntityRef::parse(&full).ok().map(|r| r.lowercased())
-                });
+                let owner = text("/spec/owner")
+                    .and_then(|o| shared::sources::backstage::owner_ref(o, namespace));
                 self.by_namespace
                     .entry(ns.to_owned())
                     .or_default()

@@ -142,7 +142,7 @@ pub fn parse_request(
     if !key_safe(run_id) {
         return Err(invalid("run_id", "1-128 letters, digits, '-', '_' or '.'"));
     }
-    let entity = EntityRef::parse(entity)
+    let entity = super::sources::component_ref(entity)
         .ok_or_else(|| invalid("entity", "an entity ref such as component:default/checkout"))?;
     if !key_safe(cluster) {
         return Err(invalid("cluster", "a cluster name such as prod-eu1"));
@@ -339,7 +339,7 @@ pub async fn collect(ctx: &CollectContext, request: &CollectRequest) -> Result<E
     let guess = request
         .namespace
         .as_deref()
-        .map(|ns| Workload::locate(&request.entity.name, None, ns));
+        .map(|ns| Workload::locate(&request.entity.name(), None, ns));
 
     let (catalog, early) = match guess {
         None => (catalog.await, None),
@@ -376,7 +376,7 @@ pub async fn collect(ctx: &CollectContext, request: &CollectRequest) -> Result<E
                 "a namespace, or an entity with the backstage.io/kubernetes-namespace annotation",
             )
         })?;
-    let workload = Workload::locate(&request.entity.name, entity.as_ref(), &namespace);
+    let workload = Workload::locate(&request.entity.name(), entity.as_ref(), &namespace);
     let side = match early {
         Some(side) if side.workload == workload => side,
         _ => {

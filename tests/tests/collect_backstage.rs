@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use aiops_tests::services;
 use shared::sources::backstage::BackstageCatalog;
-use shared::sources::{Catalog, EntityRef, SourceError, Workload};
+use shared::sources::{Catalog, EntityRef, SourceError, Workload, component_ref};
 
 fn entity(text: &str) -> EntityRef {
-    EntityRef::parse(text).unwrap()
+    component_ref(text).unwrap()
 }
 
 #[tokio::test]

@@ -159,7 +159,7 @@ impl Acceptor {
         caller: &Caller,
         options: AcceptOptions,
     ) -> Result<Accepted, Refusal> {
-        let entity = crate::sources::EntityRef::parse(&request.entity)
+        let entity = crate::sources::component_ref(&request.entity)
             .ok_or_else(|| invalid("entity", "an entity ref such as component:default/checkout"))?;
         let (cluster, namespace) = self.target(&request, &entity).await?;
         let now = self.ledger.clock().now();
@@ -246,7 +246,7 @@ impl Acceptor {
     async fn target(
         &self,
         request: &RcaRequest,
-        entity: &crate::sources::EntityRef,
+        entity: &EntityRef,
     ) -> Result<(String, String), Refusal> {
         let cluster = request
             .cluster

@@ -64,9 +64,9 @@ impl BackstageCatalog {
                 "catalog",
                 "entities",
                 "by-name",
-                &entity.kind,
-                &entity.namespace,
-                &entity.name,
+                entity.kind(),
+                entity.namespace(),
+                entity.name(),
             ]);
         }
         url
@@ -220,7 +220,7 @@ impl RawEntity {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         };
-        let owner = spec("owner").map(|o| full_ref(&o, "group", &entity.namespace));
+        let owner = spec("owner").map(|o| full_ref(&o, "group", entity.namespace()));
         let system = spec("system");
         let lifecycle = spec("lifecycle");
         let mut annotation = |key: &str| {
@@ -252,6 +252,14 @@ impl RawEntity {
 
 /// `team-a` → `group:<ns>/team-a`, `default/team-a` → `group:default/team-a`: the
 /// shorthand forms the catalog accepts for `spec.owner`.
+/// An entity's `spec.owner` as a ref: without a kind it is a Group, without a namespace
+/// it is in the entity's own namespace (the catalog's own rules).
+pub fn owner_ref(owner: &str, entity_namespace: &str) -> Option<EntityRef> {
+    EntityRef::parse(&full_ref(owner.trim(), "group", entity_namespace))
+        .ok()
+        .map(|r| r.lowercased())
+}
+
 fn full_ref(text: &str, default_kind: &str, default_namespace: &str) -> String {
     let (kind, rest) = text.split_once(':').unwrap_or((default_kind, text));
     let (namespace, name) = rest.split_once('/').unwrap_or((default_namespace, rest));

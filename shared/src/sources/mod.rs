@@ -99,43 +99,13 @@ impl Classify for SourceError {
     }
 }
 
-/// A catalog entity reference, `[kind:][namespace/]name`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntityRef {
-    /// Kind, lower case (`component`).
-    pub kind: String,
-    /// Namespace (`default`).
-    pub namespace: String,
-    /// Name.
-    pub name: String,
-}
+/// The catalog entity reference every module uses; a bare name here is a Component.
+pub use crate::entity::EntityRef;
 
-impl EntityRef {
-    /// Parses `component:default/web`; kind defaults to `component`, namespace to
-    /// `default`. `None` when a part is empty or the name holds characters the catalog
-    /// never allows.
-    pub fn parse(text: &str) -> Option<Self> {
-        let text = text.trim();
-        let (kind, rest) = text.split_once(':').unwrap_or(("component", text));
-        let (namespace, name) = rest.split_once('/').unwrap_or(("default", rest));
-        let valid = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 253
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        };
-        (valid(kind) && valid(namespace) && valid(name)).then(|| Self {
-            kind: kind.to_ascii_lowercase(),
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
-        })
-    }
-}
-
-impl fmt::Display for EntityRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}/{}", self.kind, self.namespace, self.name)
-    }
+/// Parses `[kind:][namespace/]name` as the catalog source reads it: the kind defaults to
+/// `component`, the namespace to `default`; `None` when it is not a valid entity ref.
+pub fn component_ref(text: &str) -> Option<EntityRef> {
+    EntityRef::parse_with_default_kind(text, "component").ok()
 }
 
 /// Where the workload runs and how its pods are selected.
@@ -409,14 +379,14 @@ mod tests {
 
     #[test]
     fn entity_refs_default_kind_and_namespace_and_refuse_garbage() {
-        let full = EntityRef::parse("Component:default/web").unwrap();
+        let full = component_ref("Component:default/web").unwrap();
         assert_eq!(full.to_string(), "component:default/web");
         assert_eq!(
-            EntityRef::parse("web").unwrap().to_string(),
+            component_ref("web").unwrap().to_string(),
             "component:default/web"
         );
         assert_eq!(
-            EntityRef::parse("team-a/web").unwrap().to_string(),
+            component_ref("team-a/web").unwrap().to_string(),
             "component:team-a/web"
         );
         for bad in [
@@ -427,7 +397,7 @@ mod tests {
             "web?x=1",
             "a b",
         ] {
-            assert!(EntityRef::parse(bad).is_none(), "{bad}");
+            assert!(component_ref(bad).is_none(), "{bad}");
         }
     }
 
