@@ -1,13 +1,14 @@
-//! The namespace audit at scale: `cargo bench -p aiops --bench audit -- N [N …]`.
+//! The namespace audit at scale: `cargo bench -p aiops --bench audit -- N[:M] …`.
 //!
 //! For each N a local fake serves N namespaces (500 per page, `continue` tokens) and a
-//! catalog of N Groups and N Components (500 per page, cursors), both generated page by
+//! catalog of M Groups and M Components (M = N unless given; 500 per page, cursors),
+//! both generated page by
 //! page on request; the real `Auditor` lists, resolves and judges them all and stores
 //! the document. One namespace in a hundred is unlabelled and unnamed by any component,
 //! so findings grow with N as they would in a real cluster. Prints one line per N: wall
 //! time, namespaces per second, findings. Peak memory is the process's, so run one N per
 //! process under `/usr/bin/time -v` to read it.
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::cast_precision_loss)]
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,7 +25,7 @@ fn start_of(req: &Request, key: &str) -> usize {
     req.url
         .query_pairs()
         .find(|(k, _)| k == key)
-        .and_then(|(_, v)| v.trim_start_matches("p").parse().ok())
+        .and_then(|(_, v)| v.trim_start_matches('p').parse().ok())
         .unwrap_or(0)
 }
 
@@ -104,7 +105,7 @@ impl Respond for Catalog {
     }
 }
 
-async fn one(n: usize) {
+async fn one(n: usize, m: usize) {
     let kube = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/api/v1/namespaces"))
@@ -114,7 +115,7 @@ async fn one(n: usize) {
     let catalog = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/api/catalog/entities/by-query"))
-        .respond_with(Catalog(n))
+        .respond_with(Catalog(m))
         .mount(&catalog)
         .await;
     let dir = tempfile::tempdir().unwrap();
@@ -134,7 +135,7 @@ async fn one(n: usize) {
     let wall = started.elapsed();
     assert_eq!(report.clusters[0].namespaces, n as u64);
     println!(
-        "audit {n:>6} namespaces + {n} groups + {n} components: {:>7.2} s, {:>7.0} namespaces/s, {} findings",
+        "audit {n:>6} namespaces + {m} groups + {m} components: {:>7.2} s, {:>7.0} namespaces/s, {} findings",
         wall.as_secs_f64(),
         n as f64 / wall.as_secs_f64(),
         report.findings.len()
@@ -142,16 +143,23 @@ async fn one(n: usize) {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
+    let sizes: Vec<(usize, usize)> = std::env::args()
         .skip(1)
-        .filter_map(|a| a.parse().ok())
+        .filter_map(|a| match a.split_once(':') {
+            Some((n, m)) => Some((n.parse().ok()?, m.parse().ok()?)),
+            None => a.parse().ok().map(|n| (n, n)),
+        })
         .collect();
-    let sizes = if sizes.is_empty() { vec![1_000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![(1_000, 1_000)]
+    } else {
+        sizes
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    for n in sizes {
-        runtime.block_on(one(n));
+    for (n, m) in sizes {
+        runtime.block_on(one(n, m));
     }
 }

@@ -419,6 +419,14 @@ impl Auditor {
                 .by_cluster
                 .entry(f.cluster.clone().unwrap_or_else(|| "-".into()))
                 .or_default() += 1;
+        }
+        self.record_and_store(&report).await?;
+        Ok(report)
+    }
+
+    /// One audit record per finding, and the document under its store key.
+    async fn record_and_store(&self, report: &Report) -> Result<(), Error> {
+        for f in &report.findings {
             self.audit.record(
                 shared::audit::AuditEvent::new("namespace-audit")
                     .severity(f.severity)
@@ -430,14 +438,14 @@ impl Auditor {
             );
         }
         let body = Bytes::from(
-            serde_json::to_vec_pretty(&report)
+            serde_json::to_vec_pretty(report)
                 .map_err(|e| Error::Output(std::io::Error::other(e)))?,
         );
         store::update(self.store.as_ref(), &report.store_key, 8, |_| {
             Update::Write(body.clone(), ())
         })
         .await?;
-        Ok(report)
+        Ok(())
     }
 
     async fn audit_cluster(
@@ -486,7 +494,7 @@ impl Auditor {
                 }
                 self.judge(name, &ns, catalog, findings);
             }
-            if report.pages % 20 == 0 {
+            if report.pages.is_multiple_of(20) {
                 eprintln!(
                     "aiops audit-namespaces: cluster {name}: {} namespaces so far",
                     report.namespaces

@@ -156,16 +156,16 @@ fn failed<E: Classify>(job: &'static str, e: &E, started: std::time::Instant) ->
 }
 
 /// Runs every job once, each with clients built now from `env`.
-pub async fn run_once(env: &(impl Env + Sync), clock: &SharedClock) -> Summary {
+pub async fn run_once(env: &impl Env, clock: &SharedClock) -> Summary {
     let started_at = clock.now();
     let mut jobs = Vec::new();
 
     let started = std::time::Instant::now();
     eprintln!("aiops nightly: audit-namespaces");
-    let outcome = match audit::Auditor::from_env(env, clock.clone()).await {
+    let outcome = match Box::pin(audit::Auditor::from_env(env, clock.clone())).await {
         Err(e) => failed("audit-namespaces", &e, started),
         Ok(auditor) => {
-            let result = auditor.run(&[]).await;
+            let result = Box::pin(auditor.run(&[])).await;
             auditor.audit_logger().flush().await;
             match result {
                 Err(e) => failed("audit-namespaces", &e, started),
@@ -192,9 +192,9 @@ pub async fn run_once(env: &(impl Env + Sync), clock: &SharedClock) -> Summary {
 
     let started = std::time::Instant::now();
     eprintln!("aiops nightly: rerun-failed");
-    let outcome = match rerun::Rerunner::from_env(env, clock.clone()).await {
+    let outcome = match Box::pin(rerun::Rerunner::from_env(env, clock.clone())).await {
         Err(e) => failed("rerun-failed", &e, started),
-        Ok(rerunner) => match rerunner.run(false).await {
+        Ok(rerunner) => match Box::pin(rerunner.run(false)).await {
             Err(e) => failed("rerun-failed", &e, started),
             Ok(summary) => JobOutcome {
                 job: "rerun-failed",
@@ -211,11 +211,17 @@ pub async fn run_once(env: &(impl Env + Sync), clock: &SharedClock) -> Summary {
     if env.get(crate::sync_groups::URL_VAR).is_some() {
         let started = std::time::Instant::now();
         eprintln!("aiops nightly: sync-groups");
-        let outcome = match crate::sync_groups::Context::from_env(env).await {
+        let outcome = match Box::pin(crate::sync_groups::Context::from_env(env)).await {
             Err(e) => failed("sync-groups", &e, started),
             Ok(ctx) => {
                 let args = crate::sync_groups::Args::default();
-                match crate::sync_groups::sync(&ctx, &args, &mut std::io::stderr()).await {
+                match Box::pin(crate::sync_groups::sync(
+                    &ctx,
+                    &args,
+                    &mut std::io::stderr(),
+                ))
+                .await
+                {
                     Err(e) => failed("sync-groups", &e, started),
                     Ok(outcome) => {
                         eprintln!("{}", crate::sync_groups::summary(&outcome));
@@ -258,7 +264,7 @@ impl Schedule {
 /// resolves (one summary JSON line per run).
 pub async fn run(
     args: &Args,
-    env: &(impl Env + Sync),
+    env: &impl Env,
     clock: SharedClock,
     stop: impl std::future::Future<Output = ()>,
     mut stdout: impl std::io::Write,
@@ -272,7 +278,7 @@ pub async fn run(
             .transpose()?,
     };
     let Some(schedule) = schedule else {
-        let summary = run_once(env, &clock).await;
+        let summary = Box::pin(run_once(env, &clock)).await;
         print(&mut stdout, &summary, true)?;
         return summary.into_result().map(drop);
     };
@@ -299,7 +305,7 @@ pub async fn run(
             }
             () = tokio::time::sleep(wait) => {}
         }
-        let summary = run_once(env, &clock).await;
+        let summary = Box::pin(run_once(env, &clock)).await;
         print(&mut stdout, &summary, false)?;
         let ok = summary.jobs.iter().filter(|j| j.ok).count();
         eprintln!(
@@ -344,7 +350,7 @@ pub struct LambdaEvent {
 
 /// Handles one Lambda event.
 pub async fn handle_event(
-    env: &(impl Env + Sync),
+    env: &impl Env,
     clock: &SharedClock,
     event: LambdaEvent,
 ) -> Result<Value, Error> {
@@ -360,15 +366,15 @@ pub async fn handle_event(
     };
     match command {
         "nightly" => {
-            let summary = run_once(env, clock).await.into_result()?;
+            let summary = Box::pin(run_once(env, clock)).await.into_result()?;
             Ok(serde_json::to_value(&summary).unwrap_or(Value::Null))
         }
         "audit-namespaces" => {
             let started = std::time::Instant::now();
-            let auditor = audit::Auditor::from_env(env, clock.clone())
+            let auditor = Box::pin(audit::Auditor::from_env(env, clock.clone()))
                 .await
                 .map_err(|e| job_error("audit-namespaces", &e, started))?;
-            let report = auditor.run(&[]).await;
+            let report = Box::pin(auditor.run(&[])).await;
             auditor.audit_logger().flush().await;
             let report = report.map_err(|e| job_error("audit-namespaces", &e, started))?;
             Ok(
@@ -377,11 +383,10 @@ pub async fn handle_event(
         }
         "rerun-failed" => {
             let started = std::time::Instant::now();
-            let rerunner = rerun::Rerunner::from_env(env, clock.clone())
+            let rerunner = Box::pin(rerun::Rerunner::from_env(env, clock.clone()))
                 .await
                 .map_err(|e| job_error("rerun-failed", &e, started))?;
-            let summary = rerunner
-                .run(false)
+            let summary = Box::pin(rerunner.run(false))
                 .await
                 .map_err(|e| job_error("rerun-failed", &e, started))?;
             Ok(serde_json::to_value(&summary).unwrap_or(Value::Null))

@@ -380,6 +380,6 @@ mod tests {
             .with("AIOPS_RERUN_MAX_ATTEMPTS", "5")
             .with("AIOPS_RERUN_BACKOFF", "30m");
         let s = Settings::from_env(&env).unwrap();
-        assert_eq!((s.max_reruns, s.backoff), (5, Duration::from_secs(1800)));
+        assert_eq!((s.max_reruns, s.backoff), (5, Duration::from_mins(30)));
     }
 }

@@ -317,7 +317,7 @@ fn nightly_checks_its_schedule_at_start_and_survives_a_job_that_cannot_run() {
 
     let out = aiops(
         dir.path(),
-        &[store.clone()],
+        std::slice::from_ref(&store),
         &["nightly", "--schedule", "0 2 * * *"],
     );
     assert_eq!(out.status.code(), Some(2));

@@ -339,7 +339,7 @@ pub async fn collect(ctx: &CollectContext, request: &CollectRequest) -> Result<E
     let guess = request
         .namespace
         .as_deref()
-        .map(|ns| Workload::locate(&request.entity.name(), None, ns));
+        .map(|ns| Workload::locate(request.entity.name(), None, ns));
 
     let (catalog, early) = match guess {
         None => (catalog.await, None),
@@ -376,7 +376,7 @@ pub async fn collect(ctx: &CollectContext, request: &CollectRequest) -> Result<E
                 "a namespace, or an entity with the backstage.io/kubernetes-namespace annotation",
             )
         })?;
-    let workload = Workload::locate(&request.entity.name(), entity.as_ref(), &namespace);
+    let workload = Workload::locate(request.entity.name(), entity.as_ref(), &namespace);
     let side = match early {
         Some(side) if side.workload == workload => side,
         _ => {

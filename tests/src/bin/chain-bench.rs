@@ -204,24 +204,7 @@ async fn main() {
         redactor.clone(),
         "bench",
     );
-    let audit = shared::audit::AuditLogger::new(
-        &shared::audit::AuditConfig::from_env(&env).expect("audit"),
-        redactor,
-        clock.clone(),
-    )
-    .expect("audit logger");
-    let acceptor = Acceptor::new(
-        &shared::identity::IdentityConfig::from_env(&env).expect("identity"),
-        shared::policy::Policy::from_env(&env).expect("policy"),
-        audit,
-        clock,
-        None,
-        ledger,
-        Some("dev".into()),
-        "bench",
-        std::sync::Arc::new(shared::policy::NoLabels),
-    )
-    .expect("acceptor");
+    let acceptor = acceptor(&env, redactor, clock, ledger);
     let mut times = Vec::new();
     for i in 0..=runs {
         let request = RcaRequest {
@@ -261,4 +244,32 @@ async fn main() {
             cold_start(binary, dir.path(), runs),
         );
     }
+}
+
+/// The acceptor of the bench's requests (no namespace label lookups: the bench measures
+/// the chain).
+fn acceptor(
+    env: &MapEnv,
+    redactor: Arc<shared::redact::Redactor>,
+    clock: SharedClock,
+    ledger: shared::ledger::Ledger,
+) -> Acceptor {
+    let audit = shared::audit::AuditLogger::new(
+        &shared::audit::AuditConfig::from_env(env).expect("audit"),
+        redactor,
+        clock.clone(),
+    )
+    .expect("audit logger");
+    Acceptor::new(
+        &shared::identity::IdentityConfig::from_env(env).expect("identity"),
+        shared::policy::Policy::from_env(env).expect("policy"),
+        audit,
+        clock,
+        None,
+        ledger,
+        Some("dev".into()),
+        "bench",
+        Arc::new(shared::policy::NoLabels),
+    )
+    .expect("acceptor")
 }

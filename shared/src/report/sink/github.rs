@@ -61,28 +61,27 @@ impl GitHubSink {
     pub async fn connect(config: &GitHubConfig) -> Result<Self, ReportError> {
         // The builder is not `Send`: it is used up in a plain function, so this future
         // can run on a multi-threaded runtime.
-        let (crab, lookup) = Self::client(config)?;
-        let crab = match lookup {
-            None => crab,
-            Some(()) => {
-                let repo = config.repo();
-                let id = crab
-                    .apps()
-                    .get_repository_installation(&config.owner, &config.name)
-                    .await
-                    .map_err(|e| {
-                        gh_error(
-                            &repo,
-                            "installation lookup",
-                            "installation on this repository",
-                            &e,
-                        )
-                    })?
-                    .id
-                    .0;
-                crab.installation(InstallationId(id))
-                    .map_err(|e| Self::build_error(config, &e))?
-            }
+        let (crab, look_up_installation) = Self::client(config)?;
+        let crab = if look_up_installation {
+            let repo = config.repo();
+            let id = crab
+                .apps()
+                .get_repository_installation(&config.owner, &config.name)
+                .await
+                .map_err(|e| {
+                    gh_error(
+                        &repo,
+                        "installation lookup",
+                        "installation on this repository",
+                        &e,
+                    )
+                })?
+                .id
+                .0;
+            crab.installation(InstallationId(id))
+                .map_err(|e| Self::build_error(config, &e))?
+        } else {
+            crab
         };
         Ok(Self {
             crab,
@@ -100,9 +99,9 @@ impl GitHubSink {
         }
     }
 
-    /// The client, and `Some(())` when it is an App client whose installation must
-    /// still be looked up.
-    fn client(config: &GitHubConfig) -> Result<(Octocrab, Option<()>), ReportError> {
+    /// The client, and whether it is an App client whose installation must still be
+    /// looked up.
+    fn client(config: &GitHubConfig) -> Result<(Octocrab, bool), ReportError> {
         let repo = config.repo();
         let build_err = |e: octocrab::Error| ReportError::GitHub {
             repo: repo.clone(),
@@ -145,13 +144,13 @@ impl GitHubSink {
                 return match installation_id {
                     Some(id) => Ok((
                         app.installation(InstallationId(*id)).map_err(build_err)?,
-                        None,
+                        false,
                     )),
-                    None => Ok((app, Some(()))),
+                    None => Ok((app, true)),
                 };
             }
         };
-        Ok((crab, None))
+        Ok((crab, false))
     }
 
     fn repo(&self) -> String {
