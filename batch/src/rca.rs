@@ -148,7 +148,7 @@ impl Context {
         let catalog = BackstageCatalog::from_env(env, std::time::Duration::from_secs(10))?
             .map(|c| Arc::new(c) as Arc<dyn Catalog>);
         let policy = Policy::from_env(env)?;
-        let labels = shared::sources::labels::from_env(env, &policy)?;
+        let labels = shared::cluster_labels::from_env(env, &policy)?;
         let acceptor = Acceptor::new(
             &IdentityConfig::from_env(env)?,
             policy,

@@ -27,6 +27,7 @@ pub mod analyzers;
 pub mod audit;
 pub mod backoff;
 pub mod chain;
+pub mod cluster_labels;
 pub mod classify;
 pub mod clock;
 pub mod collect;

@@ -45,7 +45,7 @@ pub struct Config {
     /// `AIOPS_CLUSTER_NAME`: the cluster a request without one is about.
     pub cluster: Option<String>,
     /// Namespace labels from the cluster when cluster access is configured
-    /// (`shared::sources::labels::from_env`).
+    /// (`shared::cluster_labels::from_env`).
     pub labels: Arc<dyn NamespaceLabels>,
 }
 
@@ -55,7 +55,7 @@ impl Config {
         let policy = Policy::from_env(env)?;
         Ok(Self {
             identity: IdentityConfig::from_env(env)?,
-            labels: shared::sources::labels::from_env(env, &policy)?,
+            labels: shared::cluster_labels::from_env(env, &policy)?,
             policy,
             audit: AuditConfig::from_env(env)?.with_function("policy-check"),
             redaction: RedactionConfig::from_env(env)?,

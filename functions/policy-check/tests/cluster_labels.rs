@@ -12,7 +12,7 @@ use shared::entity::{EntityRef, Namespace};
 use shared::identity::Principal;
 use shared::policy::{AccessRequest, Action, Credential, NamespaceLabels};
 use shared::sources::clusters::{ClustersConfig, KubeClusters};
-use shared::sources::labels::ClusterLabels;
+use shared::cluster_labels::ClusterLabels;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -82,7 +82,7 @@ impl Config {
         let policy = Policy::from_env(env)?;
         Ok(Self {
             identity: IdentityConfig::from_env(env)?,
-            labels: shared::sources::labels::from_env(env, &policy)?,
+            labels: shared::cluster_labels::from_env(env, &policy)?,
             policy,
             audit: AuditConfig::from_env(env)?.with_function("rca-api"),
             redaction: RedactionConfig::from_env(env)?,

@@ -13,7 +13,6 @@ pub mod clusters;
 pub mod http;
 pub mod k8sgpt;
 pub mod kubernetes;
-pub mod labels;
 pub mod logsql;
 pub mod selector;
 pub mod victorialogs;

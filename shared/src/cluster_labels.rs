@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::clusters::{CLUSTERS_VAR, ClustersConfig, KubeClusters};
-use super::{ClusterProvider, SourceError};
+use crate::sources::clusters::{CLUSTERS_VAR, ClustersConfig, KubeClusters};
+use crate::sources::{ClusterProvider, SourceError};
 use crate::config::{ConfigError, Env};
 use crate::policy::{LabelsError, NamespaceLabels, NoLabels, Policy};
 
