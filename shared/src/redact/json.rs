@@ -99,7 +99,7 @@ pub(crate) fn is_descriptive(key: &str) -> bool {
 }
 
 fn replace_leaf(leaf: &mut Value, label: &str) -> bool {
-    if leaf.as_str().is_some_and(|s| starts_with_marker(s)) {
+    if leaf.as_str().is_some_and(starts_with_marker) {
         return false;
     }
     *leaf = Value::String(marker(label));
