@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
+use shared::entity::Namespace;
 use shared::policy::{Environment, Policy};
 
 fuzz_target!(|data: &[u8]| {
@@ -12,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // The last line doubles as a namespace to map, so mappings are explored too.
-    let namespace = text.lines().last().unwrap_or("checkout-prod");
+    let last = text.lines().last().unwrap_or("checkout-prod");
     match Policy::parse(text, "fuzz") {
         Ok(policy) => {
             let labels: BTreeMap<String, String> = text
@@ -20,9 +21,12 @@ fuzz_target!(|data: &[u8]| {
                 .filter_map(|l| l.split_once('='))
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect();
-            let _ = policy.resolve(namespace, None);
-            let _ = policy.resolve(namespace, Some(&labels));
-            let _ = policy.environment_named(namespace);
+            // Only a valid name reaches the mapper; an invalid one is refused first.
+            if let Ok(namespace) = Namespace::parse(last) {
+                let _ = policy.resolve(&namespace, None);
+                let _ = policy.resolve(&namespace, Some(&labels));
+            }
+            let _ = policy.environment_named(last);
             for env in Environment::ALL {
                 let _ = policy.rules(env);
             }

@@ -30,6 +30,24 @@ pub(crate) const MARKER_PREFIX: &str = "[REDACTED:";
 /// thrash and fall back to the slow engine.
 const DFA_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
+/// Whether `text` starts with a whole marker, `[REDACTED:<label>]`. Only a whole one
+/// counts as redaction done before: an unclosed `[REDACTED:` is input like any other,
+/// and must neither shield the text after it nor survive as a value.
+pub(crate) fn starts_with_marker(text: &str) -> bool {
+    marker_len(text).is_some()
+}
+
+/// The length of the whole marker `text` starts with.
+fn marker_len(text: &str) -> Option<usize> {
+    let rest = text.strip_prefix(MARKER_PREFIX)?;
+    let label = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        .count();
+    (label > 0 && rest.as_bytes().get(label) == Some(&b']'))
+        .then_some(MARKER_PREFIX.len() + label + 1)
+}
+
 /// The replacement text for a secret of kind `label`.
 pub(crate) fn marker(label: &str) -> String {
     format!("{MARKER_PREFIX}{label}]")
@@ -259,7 +277,11 @@ impl Engine {
                 }
             }
         };
-        if value.is_empty() || value.starts_with(MARKER_PREFIX) || inside_marker(text, span.start) {
+        // The text, not the value: a value match may stop short of the marker's `]`.
+        if value.is_empty()
+            || starts_with_marker(&text[span.start..])
+            || inside_marker(text, span.start)
+        {
             return Err(m.end());
         }
         Ok((span, label))
@@ -267,15 +289,17 @@ impl Engine {
 }
 
 /// Whether `at` falls inside a marker written before (`https://[REDACTED:x]@host` must
-/// not be read as a user `[REDACTED` with the password `x]`).
+/// not be read as a user `[REDACTED` with the password `x]`). Only a whole marker
+/// counts: an unclosed `[REDACTED:` in the input shields nothing after it.
 fn inside_marker(text: &str, at: usize) -> bool {
     let mut from = at.saturating_sub(64);
     while !text.is_char_boundary(from) {
         from += 1;
     }
-    text[from..at]
-        .rfind(MARKER_PREFIX)
-        .is_some_and(|open| !text[from + open..at].contains(']'))
+    text[from..at].rfind(MARKER_PREFIX).is_some_and(|open| {
+        let open = from + open;
+        marker_len(&text[open..]).is_some_and(|len| at < open + len)
+    })
 }
 
 fn looks_like_jwt(value: &str) -> bool {

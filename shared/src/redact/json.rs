@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use super::engine::{Engine, MARKER_PREFIX, marker};
+use super::engine::{Engine, marker, starts_with_marker};
 
 /// Redacts `value` in place; returns whether anything changed.
 pub(crate) fn redact_value(engine: &Engine, value: &mut Value) -> bool {
@@ -99,7 +99,7 @@ pub(crate) fn is_descriptive(key: &str) -> bool {
 }
 
 fn replace_leaf(leaf: &mut Value, label: &str) -> bool {
-    if leaf.as_str().is_some_and(|s| s.starts_with(MARKER_PREFIX)) {
+    if leaf.as_str().is_some_and(starts_with_marker) {
         return false;
     }
     *leaf = Value::String(marker(label));

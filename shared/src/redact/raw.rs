@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use super::engine::{Engine, MARKER_PREFIX, marker};
+use super::engine::{Engine, MARKER_PREFIX, marker, starts_with_marker};
 use super::json::is_descriptive;
 
 /// Deeper than `serde_json`'s own limit (128), so every line it parses parses here.
@@ -35,6 +35,23 @@ struct Member<'a> {
     key_span: (usize, usize),
     key: Cow<'a, str>,
     value: Node<'a>,
+}
+
+/// Whether `text` is one JSON value (surrounded by whitespace only), as [`redact`]
+/// reads it.
+pub(crate) fn is_json(text: &str) -> bool {
+    let mut parser = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+    };
+    parser.ws();
+    if parser.value().is_none() {
+        return false;
+    }
+    parser.ws();
+    parser.pos == text.len()
 }
 
 /// `text` redacted: `None` when it is not one JSON value (surrounded by whitespace
@@ -77,7 +94,7 @@ fn json_string(s: &str) -> String {
 
 fn replace_leaf(node: &Node<'_>, label: &str, edits: &mut Edits) {
     match node {
-        Node::Str { value, .. } if value.starts_with(MARKER_PREFIX) => {}
+        Node::Str { value, .. } if starts_with_marker(value) => {}
         Node::Str { span, .. } | Node::Num { span } => {
             edits.push((*span, json_string(&marker(label))));
         }

@@ -106,7 +106,9 @@ impl<'e, W: Write> LineRedactor<'e, W> {
                 next_hit += 1;
             }
             let hit = hits.get(next_hit).is_some_and(|&h| h < end);
-            if !hit && self.doc.is_none() && is_json_line(line) {
+            // Inside a text block a bracketed line may be text (`{{- if … }}` in a
+            // Helm template): `line` decides, so the block is not split by it.
+            if !hit && self.doc.is_none() && self.text.is_empty() && is_json_line(line) {
                 if let Some((from, _)) = clean_run {
                     clean_run = Some((from, end));
                 } else {
@@ -141,7 +143,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
         let trimmed = line.trim();
         if let Some(open) = trimmed.chars().next().filter(|c| matches!(c, '{' | '[')) {
             if trimmed.len() == 1 {
-                self.flush_text()?;
+                // The text block stays open until the document proves to be JSON.
                 self.doc = Some(Doc {
                     text: line.to_owned(),
                     indent: indent(line),
@@ -149,7 +151,10 @@ impl<'e, W: Write> LineRedactor<'e, W> {
                 });
                 return Ok(());
             }
-            if !self.engine.may_match(line) {
+            // A bracketed line that is not JSON is text, and must not split the block
+            // it is in: the context of a secret (`kind: Secret`, `-----BEGIN`) may be
+            // before it and the secret after it.
+            if !self.engine.may_match(line) && (self.text.is_empty() || raw::is_json(line)) {
                 self.flush_text()?;
                 return self.out.write_all(line.as_bytes());
             }
@@ -179,6 +184,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
 
     fn finish_doc(&mut self, doc: &Doc) -> io::Result<()> {
         if let Some(redacted) = raw::redact(self.engine, &doc.text) {
+            self.flush_text()?;
             return self.out.write_all(redacted.as_bytes());
         }
         // Not JSON after all (a brace in a stack trace): it is text.

@@ -225,6 +225,79 @@ fn redaction_is_idempotent_on_every_rule() {
     assert_eq!(r.redact_json_text(&json_once), json_once);
 }
 
+// Found by the `redact_text` and `redact_json` fuzz targets: an unclosed `[REDACTED:`
+// in the input hid the secrets of the next 64 bytes, so they leaked on the first pass
+// and were only caught when the output was redacted again.
+#[test]
+fn an_unclosed_marker_in_the_input_shields_nothing_after_it() {
+    let r = Redactor::default();
+    let key = super::testgen::random("h", 32);
+    let pass = super::testgen::random("a", 16);
+    let input = format!("export PGPASSWORD=hun4[REDACTED:\nDD_API_KEY={key}\nDB_PASSWORD={pass}\n");
+    for out in [
+        r.redact_text(&input).into_owned(),
+        r.redact_json_text(&input),
+    ] {
+        assert!(!out.contains(&key), "{out}");
+        assert!(!out.contains(&pass), "{out}");
+        assert!(out.contains("DD_API_KEY=[REDACTED:"), "{out}");
+        assert_eq!(r.redact_text(&out), out, "not idempotent");
+        assert_eq!(r.redact_json_text(&out), out, "not idempotent as JSON text");
+    }
+    // The minimised fuzz input: a YAML key whose value holds an unclosed marker.
+    let token = super::testgen::random("a", 20);
+    let yaml = format!("a:v:\n  token: :==[REDACTED: token: {token}\n");
+    let once = r.redact_text(&yaml).into_owned();
+    assert!(!once.contains(&token), "{once}");
+    assert_eq!(r.redact_text(&once), once, "not idempotent");
+}
+
+// Found by the `redact_json` fuzz target: a bracketed line that is not JSON split the
+// text block, so a Secret manifest's `stringData:` after it lost its `kind: Secret`
+// context and leaked; the output, no longer split, was redacted on a second pass.
+#[test]
+fn a_bracketed_text_line_does_not_split_a_secret_manifest() {
+    let r = Redactor::default();
+    let value = super::testgen::random("a", 18);
+    for line in ["{{- if .Values.enabled }}", "[ not: json", "{"] {
+        let input = format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\n{line}\nstringData:\n  \
+             tls.crt: {value}\n"
+        );
+        let out = r.redact_json_text(&input);
+        assert!(!out.contains(&value), "after {line:?}: {out}");
+        assert!(
+            out.contains(&format!("\n{line}\n")),
+            "the line stays: {out}"
+        );
+        assert_eq!(
+            r.redact_json_text(&out),
+            out,
+            "not idempotent after {line:?}"
+        );
+    }
+    // A JSON line between text lines is still redacted as JSON.
+    let pass = super::testgen::random("a", 16);
+    let input = format!("plain text\n{{\"password\": \"{pass}\", \"b\": 1}}\nmore text\n");
+    let out = r.redact_json_text(&input);
+    assert_eq!(
+        out,
+        "plain text\n{\"password\": \"[REDACTED:password]\", \"b\": 1}\nmore text\n"
+    );
+}
+
+#[test]
+fn a_whole_marker_written_before_is_still_left_alone() {
+    let r = Redactor::default();
+    let input = "password=[REDACTED:password] https://u:[REDACTED:url_password]@h/ \
+                 {\"token\": \"[REDACTED:token]\"}";
+    assert_eq!(r.redact_text(input), input);
+    assert_eq!(r.redact_json_text(input), input);
+    // An unclosed one as a value is input, and is redacted.
+    let out = r.redact_text("password=[REDACTED:abc");
+    assert_eq!(out, "password=[REDACTED:password]");
+}
+
 #[test]
 fn user_patterns_and_keys_extend_the_builtins() {
     let config = RedactionConfig {

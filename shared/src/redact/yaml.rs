@@ -6,7 +6,7 @@
 //! line; its `data:`/`stringData:` blocks at the same indentation are the ones
 //! redacted. Block scalars (`key: |`) lose every line of their content.
 
-use super::engine::{MARKER_PREFIX, marker};
+use super::engine::{marker, starts_with_marker};
 
 const LABEL: &str = "secret";
 
@@ -97,7 +97,7 @@ fn collect_document(lines: &[&str], offset: usize, replace: &mut Vec<(usize, usi
             }
             if let Some(scalar_indent) = in_scalar {
                 if indent > scalar_indent {
-                    if !body.starts_with(MARKER_PREFIX) {
+                    if !starts_with_marker(body) {
                         replace.push((offset + i, indent));
                     }
                     i += 1;
@@ -112,7 +112,7 @@ fn collect_document(lines: &[&str], offset: usize, replace: &mut Vec<(usize, usi
                 let value = body[at..].trim();
                 if value.starts_with('|') || value.starts_with('>') {
                     in_scalar = Some(indent);
-                } else if !value.is_empty() && !value.starts_with(MARKER_PREFIX) {
+                } else if !value.is_empty() && !starts_with_marker(value) {
                     replace.push((offset + i, indent + at));
                 }
             }
