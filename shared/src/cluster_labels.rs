@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::sources::clusters::{CLUSTERS_VAR, ClustersConfig, KubeClusters};
-use crate::sources::{ClusterProvider, SourceError};
 use crate::config::{ConfigError, Env};
 use crate::policy::{LabelsError, NamespaceLabels, NoLabels, Policy};
+use crate::sources::clusters::{CLUSTERS_VAR, ClustersConfig, KubeClusters};
+use crate::sources::{ClusterProvider, SourceError};
 
 /// Labels from the named clusters; a request without a cluster asks `default_cluster`.
 #[derive(Debug, Clone)]

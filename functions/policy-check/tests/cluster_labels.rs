@@ -7,12 +7,12 @@
 use std::sync::Arc;
 
 use serde_json::json;
+use shared::cluster_labels::ClusterLabels;
 use shared::config::MapEnv;
 use shared::entity::{EntityRef, Namespace};
 use shared::identity::Principal;
 use shared::policy::{AccessRequest, Action, Credential, NamespaceLabels};
 use shared::sources::clusters::{ClustersConfig, KubeClusters};
-use shared::cluster_labels::ClusterLabels;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
