@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use shared::Classify;
-use shared::config::ProcessEnv;
+use shared::config::{Env as _, ProcessEnv};
 
 /// The aiops operator CLI: progress on stderr, results on stdout.
 #[derive(Debug, Parser)]
@@ -63,7 +63,7 @@ enum Command {
 
 fn main() -> ExitCode {
     // In Lambda the function takes the scheduler's and the state machine's events.
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+    if ProcessEnv.get("AWS_LAMBDA_RUNTIME_API").is_some() {
         return run_lambda();
     }
     let cli = Cli::parse();

@@ -155,90 +155,103 @@ fn failed<E: Classify>(job: &'static str, e: &E, started: std::time::Instant) ->
     }
 }
 
+/// A job that ran to the end, with its result.
+fn succeeded(job: &'static str, result: Value, started: std::time::Instant) -> JobOutcome {
+    JobOutcome {
+        job,
+        ok: true,
+        result,
+        elapsed_ms: elapsed_ms(started),
+        retryable: false,
+    }
+}
+
+/// The ownership audit, with clients built now from `env`.
+async fn audit_job(env: &impl Env, clock: &SharedClock) -> JobOutcome {
+    const JOB: &str = "audit-namespaces";
+    let started = std::time::Instant::now();
+    eprintln!("aiops nightly: {JOB}");
+    let auditor = match Box::pin(audit::Auditor::from_env(env, clock.clone())).await {
+        Err(e) => return failed(JOB, &e, started),
+        Ok(auditor) => auditor,
+    };
+    let result = Box::pin(auditor.run(&[])).await;
+    auditor.audit_logger().flush().await;
+    match result {
+        Err(e) => failed(JOB, &e, started),
+        Ok(report) => {
+            eprintln!("{}", audit::summary_line(&report));
+            let result = json!({
+                "store_key": report.store_key,
+                "findings": report.findings.len(),
+                "by_kind": report.by_kind,
+                "by_cluster": report.by_cluster,
+                "clusters": report.clusters,
+            });
+            succeeded(JOB, result, started)
+        }
+    }
+}
+
+/// The re-run of failed and preliminary RCAs.
+async fn rerun_job(env: &impl Env, clock: &SharedClock) -> JobOutcome {
+    const JOB: &str = "rerun-failed";
+    let started = std::time::Instant::now();
+    eprintln!("aiops nightly: {JOB}");
+    let rerunner = match Box::pin(rerun::Rerunner::from_env(env, clock.clone())).await {
+        Err(e) => return failed(JOB, &e, started),
+        Ok(rerunner) => rerunner,
+    };
+    match Box::pin(rerunner.run(false)).await {
+        Err(e) => failed(JOB, &e, started),
+        Ok(summary) => succeeded(
+            JOB,
+            serde_json::to_value(&summary).unwrap_or(Value::Null),
+            started,
+        ),
+    }
+}
+
+/// The ZITADEL group sync.
+async fn sync_job(env: &impl Env) -> JobOutcome {
+    const JOB: &str = "sync-groups";
+    let started = std::time::Instant::now();
+    eprintln!("aiops nightly: {JOB}");
+    let ctx = match Box::pin(crate::sync_groups::Context::from_env(env)).await {
+        Err(e) => return failed(JOB, &e, started),
+        Ok(ctx) => ctx,
+    };
+    let args = crate::sync_groups::Args::default();
+    match Box::pin(crate::sync_groups::sync(
+        &ctx,
+        &args,
+        &mut std::io::stderr(),
+    ))
+    .await
+    {
+        Err(e) => failed(JOB, &e, started),
+        Ok(outcome) => {
+            eprintln!("{}", crate::sync_groups::summary(&outcome));
+            succeeded(
+                JOB,
+                serde_json::to_value(&outcome).unwrap_or(Value::Null),
+                started,
+            )
+        }
+    }
+}
+
 /// Runs every job once, each with clients built now from `env`.
 pub async fn run_once(env: &impl Env, clock: &SharedClock) -> Summary {
     let started_at = clock.now();
-    let mut jobs = Vec::new();
-
-    let started = std::time::Instant::now();
-    eprintln!("aiops nightly: audit-namespaces");
-    let outcome = match Box::pin(audit::Auditor::from_env(env, clock.clone())).await {
-        Err(e) => failed("audit-namespaces", &e, started),
-        Ok(auditor) => {
-            let result = Box::pin(auditor.run(&[])).await;
-            auditor.audit_logger().flush().await;
-            match result {
-                Err(e) => failed("audit-namespaces", &e, started),
-                Ok(report) => {
-                    eprintln!("{}", audit::summary_line(&report));
-                    JobOutcome {
-                        job: "audit-namespaces",
-                        ok: true,
-                        result: json!({
-                            "store_key": report.store_key,
-                            "findings": report.findings.len(),
-                            "by_kind": report.by_kind,
-                            "by_cluster": report.by_cluster,
-                            "clusters": report.clusters,
-                        }),
-                        elapsed_ms: elapsed_ms(started),
-                        retryable: false,
-                    }
-                }
-            }
-        }
-    };
-    jobs.push(outcome);
-
-    let started = std::time::Instant::now();
-    eprintln!("aiops nightly: rerun-failed");
-    let outcome = match Box::pin(rerun::Rerunner::from_env(env, clock.clone())).await {
-        Err(e) => failed("rerun-failed", &e, started),
-        Ok(rerunner) => match Box::pin(rerunner.run(false)).await {
-            Err(e) => failed("rerun-failed", &e, started),
-            Ok(summary) => JobOutcome {
-                job: "rerun-failed",
-                ok: true,
-                result: serde_json::to_value(&summary).unwrap_or(Value::Null),
-                elapsed_ms: elapsed_ms(started),
-                retryable: false,
-            },
-        },
-    };
-    jobs.push(outcome);
-
+    let mut jobs = vec![
+        Box::pin(audit_job(env, clock)).await,
+        Box::pin(rerun_job(env, clock)).await,
+    ];
     // The group sync runs where ZITADEL is configured; elsewhere it is not a job.
     if env.get(crate::sync_groups::URL_VAR).is_some() {
-        let started = std::time::Instant::now();
-        eprintln!("aiops nightly: sync-groups");
-        let outcome = match Box::pin(crate::sync_groups::Context::from_env(env)).await {
-            Err(e) => failed("sync-groups", &e, started),
-            Ok(ctx) => {
-                let args = crate::sync_groups::Args::default();
-                match Box::pin(crate::sync_groups::sync(
-                    &ctx,
-                    &args,
-                    &mut std::io::stderr(),
-                ))
-                .await
-                {
-                    Err(e) => failed("sync-groups", &e, started),
-                    Ok(outcome) => {
-                        eprintln!("{}", crate::sync_groups::summary(&outcome));
-                        JobOutcome {
-                            job: "sync-groups",
-                            ok: true,
-                            result: serde_json::to_value(&outcome).unwrap_or(Value::Null),
-                            elapsed_ms: elapsed_ms(started),
-                            retryable: false,
-                        }
-                    }
-                }
-            }
-        };
-        jobs.push(outcome);
+        jobs.push(Box::pin(sync_job(env)).await);
     }
-
     Summary { started_at, jobs }
 }
 
@@ -369,26 +382,18 @@ pub async fn handle_event(
             let summary = Box::pin(run_once(env, clock)).await.into_result()?;
             Ok(serde_json::to_value(&summary).unwrap_or(Value::Null))
         }
-        "audit-namespaces" => {
-            let started = std::time::Instant::now();
-            let auditor = Box::pin(audit::Auditor::from_env(env, clock.clone()))
-                .await
-                .map_err(|e| job_error("audit-namespaces", &e, started))?;
-            let report = Box::pin(auditor.run(&[])).await;
-            auditor.audit_logger().flush().await;
-            let report = report.map_err(|e| job_error("audit-namespaces", &e, started))?;
-            Ok(
-                json!({"store_key": report.store_key, "findings": report.findings.len(), "by_kind": report.by_kind}),
-            )
-        }
-        "rerun-failed" => {
-            let started = std::time::Instant::now();
-            let rerunner = Box::pin(rerun::Rerunner::from_env(env, clock.clone()))
-                .await
-                .map_err(|e| job_error("rerun-failed", &e, started))?;
-            let summary = Box::pin(rerunner.run(false))
-                .await
-                .map_err(|e| job_error("rerun-failed", &e, started))?;
+        "audit-namespaces" | "rerun-failed" => {
+            let started_at = clock.now();
+            let job = if command == "audit-namespaces" {
+                Box::pin(audit_job(env, clock)).await
+            } else {
+                Box::pin(rerun_job(env, clock)).await
+            };
+            let summary = Summary {
+                started_at,
+                jobs: vec![job],
+            }
+            .into_result()?;
             Ok(serde_json::to_value(&summary).unwrap_or(Value::Null))
         }
         "record-failure" => record_failure(env, clock, event).await,
@@ -399,16 +404,6 @@ pub async fn handle_event(
                 other.chars().take(40).collect::<String>()
             ),
         }),
-    }
-}
-
-fn job_error<E: Classify>(job: &'static str, e: &E, started: std::time::Instant) -> Error {
-    let outcome = failed(job, e, started);
-    Error::Jobs {
-        failed: 1,
-        total: 1,
-        first: format!("{job}: {}", outcome.result.as_str().unwrap_or_default()),
-        retryable: outcome.retryable,
     }
 }
 
