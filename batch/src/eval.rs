@@ -59,9 +59,19 @@ pub enum Error {
     /// The analysis step failed.
     #[error(transparent)]
     Analyze(#[from] shared::Error),
-    /// The scorecard could not be written.
-    #[error("writing the scorecard: {0}")]
-    Output(String),
+    /// The store the shared breaker lives in could not be opened.
+    #[error("opening the store: {0}")]
+    Store(#[source] shared::store::StoreError),
+    /// Something the run needs from the system failed (writing the scorecard, starting
+    /// the async runtime).
+    #[error("{what}: {source}")]
+    Output {
+        /// What was being done.
+        what: &'static str,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Some cases failed (the scorecard says which).
     #[error("{failed} of {total} cases failed")]
     Failed {
@@ -77,7 +87,8 @@ impl Classify for Error {
         match self {
             Self::Case { .. } | Self::Config(_) => ErrorKind::Invalid,
             Self::Analyze(e) => e.kind(),
-            Self::Output(_) | Self::Failed { .. } => ErrorKind::Dependency,
+            Self::Store(e) => e.kind(),
+            Self::Output { .. } | Self::Failed { .. } => ErrorKind::Dependency,
         }
     }
 
@@ -189,7 +200,7 @@ pub async fn run(args: &Args, env: &impl Env, out: &mut impl Write) -> Result<Sc
         let store = shared::store::StoreConfig::from_env(env)?
             .open()
             .await
-            .map_err(|e| Error::Output(format!("opening the store: {e}")))?;
+            .map_err(Error::Store)?;
         let clock: shared::clock::SharedClock = std::sync::Arc::new(shared::clock::SystemClock);
         let ctx = shared::analyze::AnalyzeContext::from_env(env, store, clock)?;
         Mode::Llm(Box::new(ctx))
@@ -218,13 +229,16 @@ pub async fn run(args: &Args, env: &impl Env, out: &mut impl Write) -> Result<Sc
         elapsed_ms: millis(started),
         cases,
     };
+    let output = |source| Error::Output {
+        what: "writing the scorecard",
+        source,
+    };
     let text = if args.json {
-        serde_json::to_string_pretty(&card).map_err(|e| Error::Output(e.to_string()))? + "\n"
+        serde_json::to_string_pretty(&card).map_err(|e| output(e.into()))? + "\n"
     } else {
         table(&card)
     };
-    out.write_all(text.as_bytes())
-        .map_err(|e| Error::Output(e.to_string()))?;
+    out.write_all(text.as_bytes()).map_err(output)?;
     if card.passed < card.total || card.total == 0 {
         return Err(Error::Failed {
             failed: card.total - card.passed,

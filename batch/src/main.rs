@@ -120,8 +120,10 @@ fn run_runs(args: &runs::Args) -> Result<(), runs::Error> {
 
 fn run_policy(args: &policy::Args) -> Result<(), policy::Error> {
     shared::telemetry::init(&ProcessEnv);
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| policy::Error::Io(format!("starting the async runtime: {e}")))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|source| policy::Error::Io {
+        what: "starting the async runtime",
+        source,
+    })?;
     runtime.block_on(policy::run(
         args,
         &ProcessEnv,
@@ -131,8 +133,10 @@ fn run_policy(args: &policy::Args) -> Result<(), policy::Error> {
 }
 
 fn run_eval(args: &eval::Args) -> Result<(), eval::Error> {
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| eval::Error::Output(format!("starting the async runtime: {e}")))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|source| eval::Error::Output {
+        what: "starting the async runtime",
+        source,
+    })?;
     runtime
         .block_on(eval::run(args, &ProcessEnv, &mut std::io::stdout().lock()))
         .map(drop)

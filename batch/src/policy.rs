@@ -63,9 +63,15 @@ pub enum Error {
     /// The request is malformed, or the issuer is unreachable.
     #[error(transparent)]
     Access(#[from] AccessError),
-    /// Reading the token or writing the answer failed.
-    #[error("{0}")]
-    Io(String),
+    /// Reading the token, writing the answer or starting the runtime failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Classify for Error {
@@ -73,7 +79,7 @@ impl Classify for Error {
         match self {
             Self::Config(_) => ErrorKind::Invalid,
             Self::Access(e) => e.kind(),
-            Self::Io(_) => ErrorKind::Dependency,
+            Self::Io { .. } => ErrorKind::Dependency,
         }
     }
 }
@@ -111,7 +117,10 @@ pub async fn run(
         let mut text = String::new();
         stdin
             .read_to_string(&mut text)
-            .map_err(|e| Error::Io(format!("reading the token from stdin: {e}")))?;
+            .map_err(|source| Error::Io {
+                what: "reading the token from stdin",
+                source,
+            })?;
         text.trim().to_owned()
     } else {
         check.token.clone()
@@ -125,8 +134,12 @@ pub async fn run(
     };
     let decision = authorizer.check(&request).await;
     authorizer.audit().flush().await;
-    let text = serde_json::to_string_pretty(&decision?).map_err(|e| Error::Io(e.to_string()))?;
-    writeln!(stdout, "{text}").map_err(|e| Error::Io(format!("writing the decision: {e}")))
+    let writing = |source| Error::Io {
+        what: "writing the decision",
+        source,
+    };
+    let text = serde_json::to_string_pretty(&decision?).map_err(|e| writing(e.into()))?;
+    writeln!(stdout, "{text}").map_err(writing)
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ fn bench(c: &mut Criterion) {
     let analysis = analysis(&bundle.run_id);
     let config = ReportConfig {
         backstage_ui_url: Some("https://backstage.example.com".into()),
-        victorialogs_url: Some("http://victorialogs:9428".into()),
+        victorialogs_url: shared::victorialogs::Endpoint::parse("http://victorialogs:9428").ok(),
         ..ReportConfig::default()
     };
     let redactor = Redactor::default();

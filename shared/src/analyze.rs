@@ -36,6 +36,17 @@ impl AnalyzeContext {
     pub fn from_env(env: &impl Env, store: SharedStore, clock: SharedClock) -> Result<Self> {
         let config = LlmConfig::from_env(env)?;
         let redactor = Redactor::from_env(env)?;
+        Self::connect(config, Arc::new(redactor), store, clock)
+    }
+
+    /// The provider `config` names (none: the built-in analyzers alone), protected by the
+    /// breaker whose state lives in `store`.
+    pub fn connect(
+        config: LlmConfig,
+        redactor: Arc<Redactor>,
+        store: SharedStore,
+        clock: SharedClock,
+    ) -> Result<Self> {
         let provider = crate::llm::provider(&config, &clock)?;
         let parts = provider.map(|llm| Parts {
             llm,
@@ -44,7 +55,7 @@ impl AnalyzeContext {
             sleeper: Arc::new(TokioSleeper),
             jitter: Arc::new(RandomJitter),
         });
-        Ok(Self::new(config, parts, Arc::new(redactor), clock))
+        Ok(Self::new(config, parts, redactor, clock))
     }
 
     /// From parts: tests pass a manual clock, a clock-driven sleeper and fixed jitter.

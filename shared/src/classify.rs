@@ -73,3 +73,65 @@ pub fn one_line(err: &dyn std::error::Error) -> String {
     }
     text.replace('\n', " ")
 }
+
+/// The typed cause of an error that must stay `Clone` and comparable (the source errors
+/// travel in collection results and tests compare them): the original error, shared.
+/// Two causes are equal when they say the same thing.
+#[derive(Clone)]
+pub struct Cause(std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl Cause {
+    /// Wraps an error.
+    pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(err))
+    }
+
+    /// The original error, to downcast (`cause.get().downcast_ref::<reqwest::Error>()`).
+    pub fn get(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl std::fmt::Debug for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for Cause {}
+
+#[cfg(test)]
+mod cause_tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_keeps_the_typed_error_and_its_chain() {
+        let cause = Cause::new(Outer(std::io::Error::other("disk on fire")));
+        assert!(cause.get().downcast_ref::<Outer>().is_some());
+        assert_eq!(one_line(&cause), "outer: disk on fire");
+        assert_eq!(cause.clone(), cause);
+        assert_ne!(cause, Cause::new(std::io::Error::other("other")));
+    }
+}

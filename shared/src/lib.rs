@@ -18,6 +18,8 @@
 //! - [`llm`], [`analyzers`], [`analyze`]: the LLM port and its protections (prompt
 //!   budget, limiter, shared circuit breaker), the built-in rule analyzers, and the
 //!   analysis step that falls back from the one to the other.
+//! - [`victorialogs`]: the VictoriaLogs endpoint and tenant, parsed once for the audit
+//!   sink, the log source and the report's link.
 //! - [`audit`]: redacted audit records to stdout or VictoriaLogs, batched and bounded.
 //! - [`report`]: the markdown RCA report, its index, and the sinks that commit them.
 
@@ -46,5 +48,6 @@ pub mod run;
 pub mod sources;
 pub mod store;
 pub mod telemetry;
+pub mod victorialogs;
 
 pub use error::{Classify, Error, ErrorKind, Result};

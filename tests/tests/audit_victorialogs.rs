@@ -221,8 +221,7 @@ async fn posts_carry_the_stream_json_content_type_query_parameters_and_tenant_he
         .await;
     let mut config = config(&server.uri(), 10, Duration::from_secs(2));
     if let Some(vl) = config.victorialogs.as_mut() {
-        vl.account_id = Some(12);
-        vl.project_id = Some(3);
+        vl.endpoint = vl.endpoint.clone().with_tenant(Some(12), Some(3));
     }
     let audit = logger(&config, &Capture::default());
 

@@ -4,9 +4,14 @@
 #![allow(clippy::unwrap_used)]
 
 use aiops_tests::kube_api::{self, HEALTHY_POD, Seed, data, text};
-use collect_evidence::{Context, Input, handle};
+use collect_evidence::{Config, Context, Input, handle};
+use shared::collect::CollectSettings;
 use shared::config::MapEnv;
 use shared::evidence::{EvidenceBundle, SourceState};
+use shared::redact::RedactionConfig;
+use shared::sources::clusters::ClustersConfig;
+use shared::sources::logsql::LogSchema;
+use shared::store::StoreConfig;
 use wiremock::matchers::{header, method, path, query_param_contains};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -156,4 +161,36 @@ async fn a_bad_event_names_the_field() {
         "invalid input: since: expected a duration such as 2h or an RFC 3339 time"
     );
     assert_eq!(shared::Classify::kind(&err), shared::ErrorKind::Invalid);
+}
+
+#[tokio::test]
+async fn the_config_reads_the_log_tenant_once_and_a_literal_config_connects() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = MapEnv::new()
+        .with("AIOPS_STORE", dir.path().to_string_lossy())
+        .with("AIOPS_VICTORIALOGS_URL", "http://logs.example.com:9428")
+        .with("AIOPS_VICTORIALOGS_ACCOUNT_ID", "42");
+    let config = Config::from_env(&env).unwrap();
+    assert_eq!(
+        config
+            .logs
+            .as_ref()
+            .and_then(shared::victorialogs::Endpoint::account_id),
+        Some(42)
+    );
+    let err =
+        Config::from_env(&env.clone().with("AIOPS_VICTORIALOGS_PROJECT_ID", "x")).unwrap_err();
+    assert_eq!(err.var(), "AIOPS_VICTORIALOGS_PROJECT_ID");
+
+    let literal = Config {
+        settings: CollectSettings::default(),
+        catalog: None,
+        logs: None,
+        log_schema: LogSchema::vector(),
+        clusters: ClustersConfig::default(),
+        store: StoreConfig::Local(dir.path().to_path_buf()),
+        redaction: RedactionConfig::default(),
+    };
+    let ctx = Context::connect(literal).await.unwrap();
+    assert!(ctx.collect.catalog.is_none() && ctx.collect.logs.is_none());
 }

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use shared::sources::logsql::{self, LogSchema, Part};
 use shared::sources::victorialogs::VictoriaLogs;
 use shared::sources::{Caps, LogSource, Window, Workload};
-use wiremock::matchers::{method, path, query_param};
+use shared::victorialogs::Endpoint;
+use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn window() -> Window {
@@ -43,7 +44,7 @@ async fn mount(server: &MockServer, part: Part, limit: &str, body: ResponseTempl
 
 fn source(server: &MockServer) -> VictoriaLogs {
     VictoriaLogs::new(
-        &server.uri(),
+        &Endpoint::parse(&server.uri()).unwrap(),
         LogSchema::vector(),
         std::time::Duration::from_secs(5),
     )
@@ -149,4 +150,36 @@ async fn a_query_error_fails_with_the_server_message() {
         "{message}"
     );
     assert!(!shared::Classify::is_retryable(&err));
+}
+
+#[tokio::test]
+async fn queries_carry_the_configured_tenant_headers() {
+    let server = MockServer::start().await;
+    // Tenant ids generated per run, so no fixed value can match by accident.
+    let id = uuid::Uuid::new_v4();
+    let b = id.as_bytes();
+    let account = u32::from_le_bytes([b[0], b[1], b[2], 1]);
+    let project = u32::from_le_bytes([b[3], b[4], b[5], 1]);
+    Mock::given(method("POST"))
+        .and(path("/select/logsql/query"))
+        .and(header("AccountID", account.to_string()))
+        .and(header("ProjectID", project.to_string()))
+        .respond_with(jsonl(text("victorialogs/query-web-errors.jsonl")))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let endpoint = Endpoint::parse(&server.uri())
+        .unwrap()
+        .with_tenant(Some(account), Some(project));
+    let source = VictoriaLogs::new(
+        &endpoint,
+        LogSchema::vector(),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let got = source
+        .logs(&web(), &window(), &Caps::default())
+        .await
+        .unwrap();
+    assert!(!got.items.is_empty(), "the tenant's lines were read");
 }

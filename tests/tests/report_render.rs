@@ -19,7 +19,9 @@ fn inputs() -> (EvidenceBundle, Analysis) {
 fn config() -> ReportConfig {
     ReportConfig {
         backstage_ui_url: Some("https://backstage.example.com".into()),
-        victorialogs_url: Some("http://victorialogs.example.com:9428".into()),
+        victorialogs_url: Some(
+            shared::victorialogs::Endpoint::parse("http://victorialogs.example.com:9428").unwrap(),
+        ),
         ..ReportConfig::default()
     }
 }
@@ -140,6 +142,29 @@ fn links_point_at_the_backstage_entity_and_a_victorialogs_query_for_the_window()
         md.contains("`` kubectl --context dev-eu1 -n web-dev describe deployment/web ``")
             || md.contains("` kubectl --context dev-eu1 -n web-dev describe deployment/web `")
     );
+}
+
+#[test]
+fn the_victorialogs_link_never_carries_the_urls_credentials() {
+    let (bundle, analysis) = inputs();
+    let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+    let config = ReportConfig {
+        victorialogs_url: Some(
+            shared::victorialogs::Endpoint::parse(&format!(
+                "https://reader:{password}@logs.example.com/vl/"
+            ))
+            .unwrap(),
+        ),
+        ..config()
+    };
+    let md = render(&bundle, &analysis, &config, &Redactor::default())
+        .expect("render")
+        .markdown;
+    assert!(
+        md.contains("https://logs.example.com/vl/select/vmui/?query="),
+        "{md}"
+    );
+    assert!(!md.contains(&password) && !md.contains("reader@"), "{md}");
 }
 
 #[test]

@@ -7,6 +7,7 @@ use reqwest::Url;
 use super::record::StreamFields;
 use super::retry::RetryPolicy;
 use crate::config::{ConfigError, Env};
+use crate::victorialogs::Endpoint;
 
 /// Records per POST when `AIOPS_AUDIT_BATCH_SIZE` is unset. Audit records are a few
 /// hundred bytes, so a full batch stays well under any proxy's body limit.
@@ -60,15 +61,12 @@ pub enum Console {
     Stderr,
 }
 
-/// The direct VictoriaLogs sink's address and tenant.
-#[derive(Clone, PartialEq, Eq)]
+/// The direct VictoriaLogs sink's address, tenant and timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VictoriaLogsConfig {
-    /// Base URL (`http://victorialogs:9428`); `/insert/jsonline` is appended.
-    pub url: Url,
-    /// `AIOPS_VICTORIALOGS_ACCOUNT_ID`, sent as the `AccountID` header.
-    pub account_id: Option<u32>,
-    /// `AIOPS_VICTORIALOGS_PROJECT_ID`, sent as the `ProjectID` header.
-    pub project_id: Option<u32>,
+    /// `AIOPS_VICTORIALOGS_URL` and tenant (`AIOPS_VICTORIALOGS_ACCOUNT_ID`,
+    /// `AIOPS_VICTORIALOGS_PROJECT_ID`); `/insert/jsonline` is appended to the URL.
+    pub endpoint: Endpoint,
     /// Timeout of one POST (default 5 s).
     pub request_timeout: Duration,
 }
@@ -76,25 +74,15 @@ pub struct VictoriaLogsConfig {
 impl VictoriaLogsConfig {
     /// A sink at `url` with the default tenant and timeout.
     pub fn new(url: Url) -> Self {
+        Self::at(Endpoint::from_url(url))
+    }
+
+    /// A sink at `endpoint` with the default timeout.
+    pub fn at(endpoint: Endpoint) -> Self {
         Self {
-            url,
-            account_id: None,
-            project_id: None,
+            endpoint,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
-    }
-}
-
-// The URL may carry basic-auth credentials, so Debug shows only where it points.
-impl std::fmt::Debug for VictoriaLogsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VictoriaLogsConfig")
-            .field("host", &self.url.host_str())
-            .field("port", &self.url.port_or_known_default())
-            .field("account_id", &self.account_id)
-            .field("project_id", &self.project_id)
-            .field("request_timeout", &self.request_timeout)
-            .finish_non_exhaustive()
     }
 }
 
@@ -124,15 +112,7 @@ impl AuditConfig {
     /// the fields.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let defaults = Self::default();
-        let victorialogs = match env.get("AIOPS_VICTORIALOGS_URL") {
-            None => None,
-            Some(raw) => Some(VictoriaLogsConfig {
-                url: parse_url("AIOPS_VICTORIALOGS_URL", &raw)?,
-                account_id: env.parse("AIOPS_VICTORIALOGS_ACCOUNT_ID", TENANT)?,
-                project_id: env.parse("AIOPS_VICTORIALOGS_PROJECT_ID", TENANT)?,
-                request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            }),
-        };
+        let victorialogs = Endpoint::from_env(env)?.map(VictoriaLogsConfig::at);
         Ok(Self {
             stream: StreamFields {
                 env: env.get("AIOPS_ENV").unwrap_or(defaults.stream.env),
@@ -159,23 +139,6 @@ impl AuditConfig {
         self.stream.function = function.into();
         self
     }
-}
-
-const TENANT: &str = "a VictoriaLogs tenant id (a number from 0 to 4294967295)";
-
-fn parse_url(var: &str, raw: &str) -> Result<Url, ConfigError> {
-    const EXPECTED: &str = "an http(s) URL such as http://victorialogs:9428";
-    // ParseError's text never repeats the input, which may hold credentials.
-    let url = Url::parse(raw.trim())
-        .map_err(|e| ConfigError::invalid(var, EXPECTED, Some(e.to_string())))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConfigError::invalid(
-            var,
-            EXPECTED,
-            Some("scheme is not http or https".into()),
-        ));
-    }
-    Ok(url)
 }
 
 fn positive(env: &impl Env, var: &str) -> Result<Option<usize>, ConfigError> {
@@ -231,8 +194,11 @@ mod tests {
             .expect("valid")
             .with_function("policy-check");
         let vl = config.victorialogs.expect("configured");
-        assert_eq!(vl.url.as_str(), "http://vl:9428/");
-        assert_eq!((vl.account_id, vl.project_id), (Some(12), Some(3)));
+        assert_eq!(vl.endpoint.base().as_str(), "http://vl:9428/");
+        assert_eq!(
+            (vl.endpoint.account_id(), vl.endpoint.project_id()),
+            (Some(12), Some(3))
+        );
         assert_eq!(config.stream.env, "prod");
         assert_eq!(config.stream.function, "policy-check");
         assert_eq!((config.batch_size, config.buffer), (7, 70));

@@ -9,6 +9,7 @@ use reqwest::{Client, StatusCode, Url};
 use super::AuditError;
 use super::config::VictoriaLogsConfig;
 use super::sink::AuditSink;
+use crate::victorialogs::Endpoint;
 
 /// VictoriaLogs answers 200 to any other content type and stores nothing, so this one
 /// is not negotiable.
@@ -23,9 +24,8 @@ const DETAIL_LIMIT: usize = 200;
 #[derive(Clone)]
 pub struct VictoriaLogsSink {
     client: Client,
+    target: Endpoint,
     endpoint: Url,
-    account_id: Option<u32>,
-    project_id: Option<u32>,
 }
 
 impl VictoriaLogsSink {
@@ -38,9 +38,8 @@ impl VictoriaLogsSink {
             .map_err(|e| AuditError::Client(e.without_url()))?;
         Ok(Self {
             client,
-            endpoint: insert_endpoint(&config.url),
-            account_id: config.account_id,
-            project_id: config.project_id,
+            endpoint: config.endpoint.url("insert/jsonline"),
+            target: config.endpoint.clone(),
         })
     }
 
@@ -48,16 +47,6 @@ impl VictoriaLogsSink {
     pub fn endpoint(&self) -> &Url {
         &self.endpoint
     }
-}
-
-/// Appends `insert/jsonline` to the base URL's path, so a VictoriaLogs behind a path
-/// prefix (`https://gw/vl`) works with or without a trailing slash.
-fn insert_endpoint(base: &Url) -> Url {
-    let mut url = base.clone();
-    let path = format!("{}/insert/jsonline", base.path().trim_end_matches('/'));
-    url.set_path(&path);
-    url.set_query(None);
-    url
 }
 
 #[async_trait]
@@ -68,7 +57,7 @@ impl AuditSink for VictoriaLogsSink {
             body.push_str(line);
             body.push('\n');
         }
-        let mut request = self
+        let request = self
             .client
             .post(self.endpoint.clone())
             .query(&[
@@ -78,14 +67,10 @@ impl AuditSink for VictoriaLogsSink {
             ])
             .header(CONTENT_TYPE, CONTENT_TYPE_JSONLINE)
             .body(body);
-        if let Some(account) = self.account_id {
-            request = request.header("AccountID", account.to_string());
-        }
-        if let Some(project) = self.project_id {
-            request = request.header("ProjectID", project.to_string());
-        }
         // Errors drop the URL: it may carry basic-auth credentials.
-        let response = request
+        let response = self
+            .target
+            .tenant(request)
             .send()
             .await
             .map_err(|e| AuditError::Transport(e.without_url()))?;
@@ -119,8 +104,8 @@ impl std::fmt::Debug for VictoriaLogsSink {
         f.debug_struct("VictoriaLogsSink")
             .field("host", &self.endpoint.host_str())
             .field("path", &self.endpoint.path())
-            .field("account_id", &self.account_id)
-            .field("project_id", &self.project_id)
+            .field("account_id", &self.target.account_id())
+            .field("project_id", &self.target.project_id())
             .finish_non_exhaustive()
     }
 }
@@ -138,8 +123,9 @@ mod tests {
             ("https://gw/vl/", "https://gw/vl/insert/jsonline"),
             ("https://gw/vl?x=1", "https://gw/vl/insert/jsonline"),
         ] {
-            let url = Url::parse(base).expect("url");
-            assert_eq!(insert_endpoint(&url).as_str(), expected);
+            let config = VictoriaLogsConfig::new(Url::parse(base).expect("url"));
+            let sink = VictoriaLogsSink::new(&config).expect("client");
+            assert_eq!(sink.endpoint().as_str(), expected);
         }
     }
 

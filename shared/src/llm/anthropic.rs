@@ -118,8 +118,8 @@ impl Llm for Anthropic {
             builder = builder.header("x-api-key", key.expose());
         }
         let (value, rate) = http::send_json(builder, timeout, &self.clock).await?;
-        let response: MessageResponse = serde_json::from_value(value)
-            .map_err(|e| LlmError::Malformed(format!("not a message: {e}")))?;
+        let response: MessageResponse =
+            serde_json::from_value(value).map_err(|e| LlmError::malformed("not a message", e))?;
         let mut json = None;
         let mut texts = Vec::new();
         for block in response.content {

@@ -29,7 +29,7 @@ pub(crate) async fn send_json(
     let body = response.bytes().await.map_err(|e| transport(e, timeout))?;
     if status.is_success() {
         let value = serde_json::from_slice(&body)
-            .map_err(|e| LlmError::Malformed(format!("the body is not JSON: {e}")))?;
+            .map_err(|e| LlmError::malformed("the body is not JSON", e))?;
         return Ok((value, rate));
     }
     let (kind, message) = error_text(&body);
@@ -56,7 +56,7 @@ fn transport(err: reqwest::Error, timeout: Duration) -> LlmError {
         LlmError::Timeout(timeout)
     } else {
         // Without the URL: it is configuration, and the message stays one clause.
-        LlmError::Transport(err.without_url().to_string())
+        LlmError::Transport(err.without_url())
     }
 }
 

@@ -129,7 +129,7 @@ pub enum LlmError {
     Timeout(Duration),
     /// Connection refused, reset, DNS: counted like a server failure.
     #[error("could not reach the LLM provider: {0}")]
-    Transport(String),
+    Transport(#[source] reqwest::Error),
     /// A 4xx other than 429: our request or credentials are wrong. Not retried and not
     /// counted against the provider's health.
     #[error("the LLM provider refused the request with HTTP {status}: {message}")]
@@ -140,8 +140,14 @@ pub enum LlmError {
         message: String,
     },
     /// A 2xx whose body is not the provider's documented response shape.
-    #[error("the LLM provider's response could not be read: {0}")]
-    Malformed(String),
+    #[error("the LLM provider's response could not be read: {what}{}", .cause.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
+    Malformed {
+        /// What was wrong with it.
+        what: &'static str,
+        /// The JSON error, when the body did not parse.
+        #[source]
+        cause: Option<serde_json::Error>,
+    },
     /// The circuit breaker is open: no call was made.
     #[error("the circuit breaker for {provider} is open until {until_millis} (epoch ms)")]
     BreakerOpen {
@@ -156,6 +162,14 @@ pub enum LlmError {
 }
 
 impl LlmError {
+    /// A 2xx body that did not parse as `what` said.
+    pub fn malformed(what: &'static str, cause: serde_json::Error) -> Self {
+        Self::Malformed {
+            what,
+            cause: Some(cause),
+        }
+    }
+
     /// Whether another attempt may succeed (and should be made, time permitting).
     pub fn retryable(&self) -> bool {
         matches!(
@@ -164,7 +178,7 @@ impl LlmError {
                 | Self::Server { .. }
                 | Self::Timeout(_)
                 | Self::Transport(_)
-                | Self::Malformed(_)
+                | Self::Malformed { .. }
         )
     }
 

@@ -105,12 +105,15 @@ impl Llm for OpenAi {
         }
         let (value, rate) = http::send_json(builder, timeout, &self.clock).await?;
         let completion: Completion = serde_json::from_value(value)
-            .map_err(|e| LlmError::Malformed(format!("not a chat.completion: {e}")))?;
+            .map_err(|e| LlmError::malformed("not a chat.completion", e))?;
         let message = completion
             .choices
             .into_iter()
             .next()
-            .ok_or_else(|| LlmError::Malformed("choices is empty".into()))?
+            .ok_or(LlmError::Malformed {
+                what: "choices is empty",
+                cause: None,
+            })?
             .message;
         // A refusal is an answer, just not a structured one: keep its text.
         let text = message.content.or(message.refusal).unwrap_or_default();

@@ -16,6 +16,7 @@ pub mod timeline;
 
 use crate::config::{ConfigError, Env};
 use crate::error::{Classify, ErrorKind};
+use crate::victorialogs::Endpoint;
 
 pub use index::{INDEX_PATH, IndexEntry};
 pub use path::PathPattern;
@@ -26,8 +27,9 @@ pub use render::{Report, bundle_digest, render};
 pub struct ReportConfig {
     /// `AIOPS_BACKSTAGE_UI_URL`: Backstage's web UI, for the entity link. Unset: no link.
     pub backstage_ui_url: Option<String>,
-    /// `AIOPS_VICTORIALOGS_URL`: for a query link over the window. Unset: no link.
-    pub victorialogs_url: Option<String>,
+    /// `AIOPS_VICTORIALOGS_URL`: for a query link over the window, without the URL's
+    /// credentials. Unset: no link.
+    pub victorialogs_url: Option<Endpoint>,
     /// `AIOPS_REPORT_PATH`: the report's path in the repository.
     pub path: PathPattern,
 }
@@ -56,7 +58,7 @@ impl ReportConfig {
         };
         Ok(Self {
             backstage_ui_url: url("AIOPS_BACKSTAGE_UI_URL")?,
-            victorialogs_url: url("AIOPS_VICTORIALOGS_URL")?,
+            victorialogs_url: Endpoint::from_env(env)?,
             path,
         })
     }

@@ -20,6 +20,39 @@ pub const TOKEN_VAR: &str = "AIOPS_BACKSTAGE_TOKEN";
 
 const MAX_ENTITY_BYTES: usize = 1024 * 1024;
 
+/// Where the catalog is and the token to call it with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CatalogConfig {
+    /// [`URL_VAR`].
+    pub url: String,
+    /// [`TOKEN_VAR`]: a static external-access token.
+    pub token: String,
+}
+
+impl CatalogConfig {
+    /// From [`URL_VAR`] and [`TOKEN_VAR`]; `None` when the URL is unset. A URL without a
+    /// token is a configuration error.
+    pub fn from_env(env: &impl Env) -> Result<Option<Self>, ConfigError> {
+        let Some(url) = env.get(URL_VAR) else {
+            return Ok(None);
+        };
+        let token = env.require(TOKEN_VAR, "the catalog's static service token")?;
+        Ok(Some(Self { url, token }))
+    }
+}
+
+// The token is a credential and the URL may carry one.
+impl std::fmt::Debug for CatalogConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = reqwest::Url::parse(&self.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned));
+        f.debug_struct("CatalogConfig")
+            .field("host", &host)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The catalog adapter.
 #[derive(Debug, Clone)]
 pub struct BackstageCatalog {
@@ -49,11 +82,14 @@ impl BackstageCatalog {
     /// From [`URL_VAR`] and [`TOKEN_VAR`]; `None` when the URL is unset (the catalog is
     /// then reported unavailable). A URL without a token is a configuration error.
     pub fn from_env(env: &impl Env, timeout: Duration) -> Result<Option<Self>, ConfigError> {
-        let Some(url) = env.get(URL_VAR) else {
-            return Ok(None);
-        };
-        let token = env.require(TOKEN_VAR, "the catalog's static service token")?;
-        Self::new(&url, &token, timeout).map(Some)
+        CatalogConfig::from_env(env)?
+            .map(|config| Self::connect(&config, timeout))
+            .transpose()
+    }
+
+    /// A catalog client for `config`.
+    pub fn connect(config: &CatalogConfig, timeout: Duration) -> Result<Self, ConfigError> {
+        Self::new(&config.url, &config.token, timeout)
     }
 
     fn entity_url(&self, entity: &EntityRef) -> reqwest::Url {
@@ -131,12 +167,12 @@ impl BackstageCatalog {
             .bearer_auth(&self.token)
             .send()
             .await
-            .map_err(|e| transport_error("catalog", &e))?;
+            .map_err(|e| transport_error("catalog", e))?;
         let status = response.status().as_u16();
         let body = read_capped(response, MAX_PAGE_BYTES, "catalog").await?;
         check_status(status, &body, "entities by query")?;
         serde_json::from_slice(&body).map_err(|e| {
-            SourceError::failed(format!("catalog: unexpected by-query JSON: {e}"), false)
+            SourceError::caused(format!("catalog: unexpected by-query JSON: {e}"), false, e)
         })
     }
 }
@@ -167,12 +203,12 @@ impl Catalog for BackstageCatalog {
             .bearer_auth(&self.token)
             .send()
             .await
-            .map_err(|e| transport_error("catalog", &e))?;
+            .map_err(|e| transport_error("catalog", e))?;
         let status = response.status().as_u16();
         let body = read_capped(response, MAX_ENTITY_BYTES, "catalog").await?;
         check_status(status, &body, &format!("entity {entity}"))?;
         let raw: RawEntity = serde_json::from_slice(&body).map_err(|e| {
-            SourceError::failed(format!("catalog: unexpected entity JSON: {e}"), false)
+            SourceError::caused(format!("catalog: unexpected entity JSON: {e}"), false, e)
         })?;
         Ok(raw.into_entity(entity))
     }

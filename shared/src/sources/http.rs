@@ -13,7 +13,7 @@ pub async fn read_capped(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| transport_error(what, &e))?
+        .map_err(|e| transport_error(what, e))?
     {
         if body.len() + chunk.len() > max {
             return Err(SourceError::failed(
@@ -27,7 +27,8 @@ pub async fn read_capped(
 }
 
 /// A transport failure (connect, timeout, reset), retryable, without the URL's query.
-pub fn transport_error(what: &str, err: &reqwest::Error) -> SourceError {
+pub fn transport_error(what: &str, err: reqwest::Error) -> SourceError {
+    let err = err.without_url();
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {
@@ -36,13 +37,13 @@ pub fn transport_error(what: &str, err: &reqwest::Error) -> SourceError {
         "failed"
     };
     let mut message = format!("{what}: {kind}");
-    let mut source = std::error::Error::source(err);
+    let mut source = std::error::Error::source(&err);
     while let Some(cause) = source {
         message.push_str(": ");
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    SourceError::failed(message, true)
+    SourceError::caused(message, true, err)
 }
 
 /// The first line of an error body, shortened: enough to say what the server meant.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::classify::{Classify, ErrorKind};
+use crate::classify::{Cause, Classify, ErrorKind};
 use crate::evidence::{CatalogEntity, EventGroup, Finding, LogLine, PodEvidence, RolloutStatus};
 
 /// A source failure, in words an operator can act on.
@@ -59,6 +59,9 @@ pub enum SourceError {
         message: String,
         /// Whether the same call may succeed later.
         retryable: bool,
+        /// The client's own error (transport, Kubernetes, JSON), when there is one.
+        #[source]
+        cause: Option<Cause>,
     },
 }
 
@@ -68,6 +71,20 @@ impl SourceError {
         Self::Failed {
             message: message.into(),
             retryable,
+            cause: None,
+        }
+    }
+
+    /// A failure caused by a client error, which is kept as the typed source.
+    pub fn caused(
+        message: impl Into<String>,
+        retryable: bool,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Failed {
+            message: message.into(),
+            retryable,
+            cause: Some(Cause::new(cause)),
         }
     }
 

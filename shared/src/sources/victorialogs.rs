@@ -13,47 +13,47 @@ use super::logsql::{self, LogSchema, Part};
 use super::{Capped, Caps, LogSource, SourceError, Window, Workload, truncate_text};
 use crate::config::{ConfigError, Env};
 use crate::evidence::LogLine;
+use crate::victorialogs::Endpoint;
 
 /// VictoriaLogs base URL.
-pub const URL_VAR: &str = "AIOPS_VICTORIALOGS_URL";
+pub use crate::victorialogs::URL_VAR;
 
 /// The log source adapter.
 #[derive(Debug, Clone)]
 pub struct VictoriaLogs {
     http: reqwest::Client,
+    endpoint: Endpoint,
     query_url: reqwest::Url,
     schema: LogSchema,
 }
 
 impl VictoriaLogs {
-    /// A source at `base_url` reading records shaped by `schema`.
-    pub fn new(base_url: &str, schema: LogSchema, timeout: Duration) -> Result<Self, ConfigError> {
-        let invalid = || ConfigError::invalid(URL_VAR, "an http:// or https:// URL", None);
-        let mut url = reqwest::Url::parse(base_url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(invalid)?;
-        url.path_segments_mut()
-            .map_err(|()| invalid())?
-            .pop_if_empty()
-            .extend(["select", "logsql", "query"]);
+    /// A source at `endpoint` (its tenant headers go with every query) reading records
+    /// shaped by `schema`.
+    pub fn new(
+        endpoint: &Endpoint,
+        schema: LogSchema,
+        timeout: Duration,
+    ) -> Result<Self, ConfigError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()
             .map_err(|e| ConfigError::invalid(URL_VAR, "a usable URL", Some(e.to_string())))?;
         Ok(Self {
             http,
-            query_url: url,
+            query_url: endpoint.url("select/logsql/query"),
+            endpoint: endpoint.clone(),
             schema,
         })
     }
 
-    /// From [`URL_VAR`] and the schema variables; `None` when the URL is unset.
+    /// From the endpoint variables and the schema variables; `None` when the URL is
+    /// unset.
     pub fn from_env(env: &impl Env, timeout: Duration) -> Result<Option<Self>, ConfigError> {
-        let Some(url) = env.get(URL_VAR) else {
+        let Some(endpoint) = Endpoint::from_env(env)? else {
             return Ok(None);
         };
-        Self::new(&url, LogSchema::from_env(env)?, timeout).map(Some)
+        Self::new(&endpoint, LogSchema::from_env(env)?, timeout).map(Some)
     }
 
     async fn run(
@@ -65,9 +65,10 @@ impl VictoriaLogs {
     ) -> Result<(), SourceError> {
         let limit = (caps.log_lines - collector.kept.items.len() + 1).to_string();
         let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let request = self.http.post(self.query_url.clone());
         let mut response = self
-            .http
-            .post(self.query_url.clone())
+            .endpoint
+            .tenant(request)
             .query(&[
                 ("query", query),
                 ("limit", limit.as_str()),
@@ -76,7 +77,7 @@ impl VictoriaLogs {
             ])
             .send()
             .await
-            .map_err(|e| transport_error("VictoriaLogs", &e))?;
+            .map_err(|e| transport_error("VictoriaLogs", e))?;
         let status = response.status();
         if !status.is_success() {
             let body = read_capped(response, 64 * 1024, "VictoriaLogs").await?;
@@ -88,7 +89,7 @@ impl VictoriaLogs {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| transport_error("VictoriaLogs", &e))?
+            .map_err(|e| transport_error("VictoriaLogs", e))?
         {
             if collector.feed(&chunk) {
                 // Dropping the response closes the connection: the rest is never read.

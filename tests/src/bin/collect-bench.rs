@@ -183,8 +183,12 @@ fn vm_hwm_kib() -> u64 {
 
 async fn peak_memory() {
     let url = serve_lines().await;
-    let source =
-        VictoriaLogs::new(&url, LogSchema::vector(), Duration::from_mins(1)).expect("a URL");
+    let source = VictoriaLogs::new(
+        &shared::victorialogs::Endpoint::parse(&url).expect("a URL"),
+        LogSchema::vector(),
+        Duration::from_mins(1),
+    )
+    .expect("a client");
     let t = |s: &str| {
         DateTime::parse_from_rfc3339(s)
             .expect("a time")

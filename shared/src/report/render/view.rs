@@ -359,9 +359,8 @@ fn links(bundle: &EvidenceBundle, config: &ReportConfig) -> Vec<LinkView> {
             });
         }
     }
-    if let Some(base) = &config.victorialogs_url
-        && let Ok(mut url) = reqwest::Url::parse(&format!("{base}/select/vmui/"))
-    {
+    if let Some(endpoint) = &config.victorialogs_url {
+        let mut url = endpoint.link("select/vmui/");
         let query = format!(
             "_time:[{}, {}] kubernetes.pod_namespace:={}",
             time(Some(bundle.target.since)),

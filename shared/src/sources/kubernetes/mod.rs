@@ -71,7 +71,7 @@ pub fn kube_error(what: &str, err: kube::Error) -> SourceError {
             ),
             status.code >= 500 || status.code == 429,
         ),
-        other => SourceError::failed(format!("{what}: {other}"), true),
+        other => SourceError::caused(format!("{what}: {other}"), true, other),
     }
 }
 
