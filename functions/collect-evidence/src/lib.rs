@@ -9,12 +9,14 @@ use shared::clock::SystemClock;
 use shared::collect::{self, CollectContext, CollectSettings};
 use shared::config::{ConfigError, Env};
 use shared::evidence::{EvidenceBundle, SourceStatus};
-use shared::redact::Redactor;
-use shared::sources::backstage::BackstageCatalog;
+use shared::redact::{RedactError, RedactionConfig, Redactor};
+use shared::sources::backstage::{BackstageCatalog, CatalogConfig};
 use shared::sources::clusters::{ClustersConfig, KubeClusters};
+use shared::sources::logsql::LogSchema;
 use shared::sources::victorialogs::VictoriaLogs;
 use shared::sources::{Catalog, LogSource};
 use shared::store::StoreConfig;
+use shared::victorialogs::Endpoint;
 use shared::{Classify, ErrorKind};
 
 /// The step's event.
@@ -97,6 +99,44 @@ impl Classify for Error {
     }
 }
 
+/// This binary's configuration, read once from the environment in `main` (tests build
+/// it literally).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `AIOPS_COLLECT_*`: window, caps, timeouts.
+    pub settings: CollectSettings,
+    /// `AIOPS_BACKSTAGE_URL`, `AIOPS_BACKSTAGE_TOKEN`; `None`: the catalog is reported
+    /// unavailable.
+    pub catalog: Option<CatalogConfig>,
+    /// `AIOPS_VICTORIALOGS_*`; `None`: logs are read from the cluster.
+    pub logs: Option<Endpoint>,
+    /// `AIOPS_LOGS_*`: the field names of the log records.
+    pub log_schema: LogSchema,
+    /// `AIOPS_CLUSTERS` (or the kubeconfig / in-cluster account).
+    pub clusters: ClustersConfig,
+    /// `AIOPS_STORE`.
+    pub store: StoreConfig,
+    /// `AIOPS_REDACT_*`.
+    pub redaction: RedactionConfig,
+}
+
+impl Config {
+    /// Reads `AIOPS_STORE`, `AIOPS_BACKSTAGE_*`, `AIOPS_CLUSTERS`,
+    /// `AIOPS_VICTORIALOGS_*`, `AIOPS_LOGS_*`, `AIOPS_K8SGPT_NAMESPACE`,
+    /// `AIOPS_COLLECT_*` and `AIOPS_REDACT_*`; errors name the variable.
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            settings: CollectSettings::from_env(env)?,
+            catalog: CatalogConfig::from_env(env)?,
+            logs: Endpoint::from_env(env)?,
+            log_schema: LogSchema::from_env(env)?,
+            clusters: ClustersConfig::from_env(env)?,
+            store: StoreConfig::from_env(env)?,
+            redaction: RedactionConfig::from_env(env)?,
+        })
+    }
+}
+
 /// Clients, store, redactor and settings, built once per process.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -105,21 +145,22 @@ pub struct Context {
 }
 
 impl Context {
-    /// From the environment: `AIOPS_STORE`, `AIOPS_BACKSTAGE_*`, `AIOPS_CLUSTERS`,
-    /// `AIOPS_VICTORIALOGS_URL`, `AIOPS_LOGS_*`, `AIOPS_K8SGPT_NAMESPACE`,
-    /// `AIOPS_COLLECT_*`, `AIOPS_REDACT_*`.
-    pub async fn from_env(env: &impl Env) -> Result<Self, Error> {
-        let settings = CollectSettings::from_env(env)?;
-        let catalog = BackstageCatalog::from_env(env, settings.timeout)?
+    /// Opens the clients and the store `config` names.
+    pub async fn connect(config: Config) -> Result<Self, Error> {
+        let timeout = config.settings.timeout;
+        let catalog = config
+            .catalog
+            .map(|c| BackstageCatalog::connect(&c, timeout))
+            .transpose()?
             .map(|c| Arc::new(c) as Arc<dyn Catalog>);
-        let logs = VictoriaLogs::from_env(env, settings.timeout)?
+        let logs = config
+            .logs
+            .map(|endpoint| VictoriaLogs::new(&endpoint, config.log_schema, timeout))
+            .transpose()?
             .map(|l| Arc::new(l) as Arc<dyn LogSource>);
-        let clusters = Arc::new(KubeClusters::new(ClustersConfig::from_env(env)?));
-        let store = StoreConfig::from_env(env)?
-            .open()
-            .await
-            .map_err(Error::Store)?;
-        let redactor = Redactor::from_env(env)?;
+        let clusters = Arc::new(KubeClusters::new(config.clusters));
+        let store = config.store.open().await.map_err(Error::Store)?;
+        let redactor = Redactor::new(&config.redaction).map_err(RedactError::into_config_error)?;
         Ok(Self {
             collect: CollectContext {
                 catalog,
@@ -128,9 +169,14 @@ impl Context {
                 store,
                 redactor: Arc::new(redactor),
                 clock: Arc::new(SystemClock),
-                settings,
+                settings: config.settings,
             },
         })
+    }
+
+    /// [`Config::from_env`], then [`Context::connect`].
+    pub async fn from_env(env: &impl Env) -> Result<Self, Error> {
+        Self::connect(Config::from_env(env)?).await
     }
 }
 

@@ -3,14 +3,14 @@
 
 use std::process::ExitCode;
 
-use collect_evidence::{Context, handle};
+use collect_evidence::{Config, Context, handle};
 use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     Box::pin(shared::chain::lambda::serve(
         shared::chain::Step::CollectEvidence,
-        Context::from_env(&ProcessEnv),
+        async { Context::connect(Config::from_env(&ProcessEnv)?).await },
         |ctx, input| async move { handle(&ctx, input).await },
     ))
     .await

@@ -15,7 +15,7 @@ use shared::analysis::Analysis;
 use shared::config::{ConfigError, Env};
 use shared::error::{Classify, ErrorKind};
 use shared::evidence::EvidenceBundle;
-use shared::redact::Redactor;
+use shared::redact::{RedactError, RedactionConfig, Redactor};
 use shared::report::sink::{SharedSink, SinkConfig};
 use shared::report::{ReportConfig, ReportError, render};
 use shared::run::ReportRef;
@@ -88,6 +88,33 @@ impl Classify for Error {
     }
 }
 
+/// This binary's configuration, read once from the environment in `main` (tests build
+/// it literally).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `AIOPS_STORE`: where the bundle and the analysis are read.
+    pub store: StoreConfig,
+    /// `AIOPS_REPORT_PATH`, `AIOPS_BACKSTAGE_UI_URL`, `AIOPS_VICTORIALOGS_URL`.
+    pub report: ReportConfig,
+    /// `AIOPS_REPORT_SINK` and the GitHub or local-git variables.
+    pub sink: SinkConfig,
+    /// `AIOPS_REDACT_*`: the report's last redaction pass.
+    pub redaction: RedactionConfig,
+}
+
+impl Config {
+    /// Reads `AIOPS_STORE`, the report, sink and redaction variables; errors name the
+    /// variable.
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            store: StoreConfig::from_env(env)?,
+            report: ReportConfig::from_env(env)?,
+            sink: SinkConfig::from_env(env)?,
+            redaction: RedactionConfig::from_env(env)?,
+        })
+    }
+}
+
 /// Clients and configuration, built once per process.
 #[derive(Debug)]
 pub struct Context {
@@ -98,16 +125,21 @@ pub struct Context {
 }
 
 impl Context {
-    /// Reads `AIOPS_STORE`, the report, sink and redaction variables.
-    pub async fn from_env(env: &impl Env) -> Result<Self, Error> {
-        let store = StoreConfig::from_env(env)?.open().await?;
-        let redactor = Redactor::from_env(env)?;
+    /// Opens the store and the sink `config` names.
+    pub async fn connect(config: Config) -> Result<Self, Error> {
+        let store = config.store.open().await?;
+        let redactor = Redactor::new(&config.redaction).map_err(RedactError::into_config_error)?;
         Ok(Self::new(
             store,
-            ReportConfig::from_env(env)?,
+            config.report,
             Arc::new(redactor),
-            SinkConfig::from_env(env)?.open().await?,
+            config.sink.open().await?,
         ))
+    }
+
+    /// [`Config::from_env`], then [`Context::connect`].
+    pub async fn from_env(env: &impl Env) -> Result<Self, Error> {
+        Self::connect(Config::from_env(env)?).await
     }
 
     /// From parts, for tests and for the in-process chain.

@@ -3,14 +3,14 @@
 
 use std::process::ExitCode;
 
-use commit_report::{Context, handle};
+use commit_report::{Config, Context, handle};
 use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     Box::pin(shared::chain::lambda::serve(
         shared::chain::Step::CommitReport,
-        Context::from_env(&ProcessEnv),
+        async { Context::connect(Config::from_env(&ProcessEnv)?).await },
         |ctx, input| async move { handle(&ctx, input).await },
     ))
     .await

@@ -5,14 +5,15 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use commit_report::{Context, Error, Input, handle};
+use commit_report::{Config, Context, Error, Input, handle};
 use shared::analysis::Analysis;
+use shared::config::MapEnv;
 use shared::error::{Classify, ErrorKind};
 use shared::evidence::EvidenceBundle;
-use shared::redact::Redactor;
+use shared::redact::{RedactionConfig, Redactor};
 use shared::report::ReportConfig;
-use shared::report::sink::{GitAuthor, LocalGitConfig, LocalGitSink};
-use shared::store::{LocalStore, SharedStore};
+use shared::report::sink::{GitAuthor, LocalGitConfig, LocalGitSink, SinkConfig};
+use shared::store::{LocalStore, SharedStore, StoreConfig};
 
 const RUN: &str = "01936b61-0c1d-7e2f-a345-b6c7d8e9f0a1";
 
@@ -151,4 +152,46 @@ async fn an_unknown_event_field_is_refused_by_name() {
         shared::invoke::decode_event::<Input>(serde_json::json!({"run_id": RUN, "bundel": {}}))
             .unwrap_err();
     assert!(err.message.contains("bundel"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_config_built_literally_opens_the_store_and_sink_it_names() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = Config {
+        store: StoreConfig::Local(tmp.path().join("store")),
+        report: ReportConfig::default(),
+        sink: SinkConfig::Local(LocalGitConfig {
+            dir: tmp.path().join("reports"),
+            author: GitAuthor {
+                name: "aiops".into(),
+                email: "aiops@localhost".into(),
+            },
+        }),
+        redaction: RedactionConfig::default(),
+    };
+    let ctx = Context::connect(config).await.expect("context");
+    let out = handle(
+        &ctx,
+        Input {
+            run_id: RUN.into(),
+            bundle: Some(bundle()),
+            analysis: Some(analysis()),
+        },
+    )
+    .await
+    .expect("committed");
+    assert!(tmp.path().join("reports").join(&out.path).is_file());
+}
+
+#[test]
+fn the_config_is_read_from_the_environment_once_and_names_a_bad_variable() {
+    let env = MapEnv::new()
+        .with("AIOPS_STORE", "s3://reports-bucket/aiops")
+        .with("AIOPS_VICTORIALOGS_URL", "https://logs.example.com");
+    let config = Config::from_env(&env).expect("valid");
+    assert!(matches!(config.store, StoreConfig::S3(_)));
+    assert!(config.report.victorialogs_url.is_some());
+    let err = Config::from_env(&env.clone().with("AIOPS_VICTORIALOGS_URL", "ftp://logs"))
+        .expect_err("bad URL");
+    assert_eq!(err.var(), "AIOPS_VICTORIALOGS_URL");
 }

@@ -8,8 +8,10 @@ use serde::Deserialize;
 use shared::analysis::Analysis;
 use shared::analyze::{self, AnalyzeContext};
 use shared::clock::{SharedClock, SystemClock};
-use shared::config::Env;
+use shared::config::{ConfigError, Env};
 use shared::evidence::EvidenceBundle;
+use shared::llm::LlmConfig;
+use shared::redact::{RedactionConfig, Redactor};
 use shared::store::{SharedStore, StoreConfig, StoreError, Update, update, validate_key};
 use shared::{Classify, ErrorKind};
 use tracing::instrument;
@@ -50,12 +52,13 @@ pub enum Error {
         key: String,
     },
     /// The stored bundle does not parse.
-    #[error("the evidence bundle at {key} is malformed: {message}")]
+    #[error("the evidence bundle at {key} is malformed: {source}")]
     Malformed {
-        /// The key read.
+        /// The key read or written.
         key: String,
-        /// The parser's message.
-        message: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
     },
     /// Reading the bundle or writing the analysis failed.
     #[error(transparent)]
@@ -85,6 +88,30 @@ impl Classify for Error {
     }
 }
 
+/// This binary's configuration, read once from the environment in `main` (tests build
+/// it literally).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `AIOPS_STORE`: where bundles are read, analyses written and the breaker lives.
+    pub store: StoreConfig,
+    /// `AIOPS_LLM_*` and `AIOPS_BREAKER_*`.
+    pub llm: LlmConfig,
+    /// `AIOPS_REDACT_*`: what the prompt is redacted with.
+    pub redaction: RedactionConfig,
+}
+
+impl Config {
+    /// Reads `AIOPS_STORE`, `AIOPS_LLM_*`, `AIOPS_BREAKER_*` and `AIOPS_REDACT_*`;
+    /// errors name the variable.
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            store: StoreConfig::from_env(env)?,
+            llm: LlmConfig::from_env(env)?,
+            redaction: RedactionConfig::from_env(env)?,
+        })
+    }
+}
+
 /// Clients and configuration, built once per process.
 #[derive(Debug)]
 pub struct Context {
@@ -93,16 +120,20 @@ pub struct Context {
 }
 
 impl Context {
-    /// From the environment: `AIOPS_STORE` and the `AIOPS_LLM_*` / `AIOPS_BREAKER_*`
-    /// variables.
-    pub async fn from_env(env: &impl Env) -> Result<Self, Error> {
-        let store = StoreConfig::from_env(env)
-            .map_err(shared::Error::from)?
-            .open()
-            .await?;
+    /// Opens the store and the provider `config` names.
+    pub async fn connect(config: Config) -> Result<Self, Error> {
+        let store = config.store.open().await?;
+        let redactor = Redactor::new(&config.redaction)
+            .map_err(|e| shared::Error::from(e.into_config_error()))?;
         let clock: SharedClock = Arc::new(SystemClock);
-        let analyze = AnalyzeContext::from_env(env, store.clone(), clock)?;
+        let analyze =
+            AnalyzeContext::connect(config.llm, Arc::new(redactor), store.clone(), clock)?;
         Ok(Self { store, analyze })
+    }
+
+    /// [`Config::from_env`], then [`Context::connect`].
+    pub async fn from_env(env: &impl Env) -> Result<Self, Error> {
+        Self::connect(Config::from_env(env).map_err(shared::Error::from)?).await
     }
 
     /// From parts, for tests.
@@ -126,9 +157,9 @@ pub async fn handle(ctx: &Context, input: Input) -> Result<Output, Error> {
     validate_key(&key)?;
     let bytes =
         Bytes::from(
-            serde_json::to_vec_pretty(&analysis).map_err(|e| Error::Malformed {
+            serde_json::to_vec_pretty(&analysis).map_err(|source| Error::Malformed {
                 key: key.clone(),
-                message: e.to_string(),
+                source,
             })?,
         );
     // A re-run replaces the earlier analysis: write whatever version is there.
@@ -177,10 +208,7 @@ async fn load(ctx: &Context, input: Input) -> Result<EvidenceBundle, Error> {
         .get(&key)
         .await?
         .ok_or_else(|| Error::NotFound { key: key.clone() })?;
-    serde_json::from_slice(&stored.value).map_err(|e| Error::Malformed {
-        key,
-        message: e.to_string(),
-    })
+    serde_json::from_slice(&stored.value).map_err(|source| Error::Malformed { key, source })
 }
 
 /// llm-analyze as a chain step: analyses the run's stored bundle.

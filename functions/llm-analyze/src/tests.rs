@@ -197,3 +197,18 @@ async fn the_event_mode_decodes_the_bundle_and_names_a_bad_nested_field() {
     let err = String::from_utf8(err).unwrap();
     assert!(err.contains("event.bundle.pods[0].phase"), "{err}");
 }
+
+#[tokio::test]
+async fn a_config_built_literally_connects_with_the_builtin_analyzers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        store: StoreConfig::Local(dir.path().to_path_buf()),
+        llm: LlmConfig::from_env(&MapEnv::new()).unwrap(),
+        redaction: RedactionConfig::default(),
+    };
+    let ctx = Context::connect(config).await.unwrap();
+    assert!(ctx.analyze().llm().is_none(), "no provider configured");
+    let err = Config::from_env(&MapEnv::new().with("AIOPS_LLM_PROVIDER", "clippy"))
+        .expect_err("unknown provider");
+    assert_eq!(err.var(), "AIOPS_LLM_PROVIDER");
+}

@@ -40,7 +40,7 @@ async fn main() -> ExitCode {
                 ),
             ));
         }
-        Context::from_env(config, &ProcessEnv).await
+        Box::pin(Context::from_env(config, &ProcessEnv)).await
     };
     let ctx = match Box::pin(context).await {
         Ok(ctx) => Arc::new(ctx),
