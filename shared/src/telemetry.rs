@@ -206,7 +206,6 @@ fn strip_ansi(text: &str) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::sync::Mutex;
 
     use super::*;
     use crate::config::MapEnv;
@@ -228,27 +227,13 @@ mod tests {
         assert_eq!(choose_format(&env), LogFormat::Json);
     }
 
-    /// Everything written, shared with the test.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     fn logged(format: LogFormat, ansi: bool, redactor: Redactor, log: impl FnOnce()) -> String {
-        let captured = Captured::default();
+        let captured = crate::audit::MemoryWriter::default();
         let sink = captured.clone();
         let writer = RedactingWriter::new(Arc::new(redactor), format, move || sink.clone());
         let subscriber = subscriber(format, EnvFilter::new("info"), writer, ansi);
         tracing::subscriber::with_default(subscriber, log);
-        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+        captured.text()
     }
 
     fn random_secrets() -> (String, String) {

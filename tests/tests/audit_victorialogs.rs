@@ -6,7 +6,6 @@
 //! the timing tests use a scripted sink with `start_paused`.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,7 +14,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use shared::audit::{
     AuditConfig, AuditError, AuditEvent, AuditLogger, AuditRecord, AuditSink, Decision,
-    RetryPolicy, Severity, Status, StdoutSink, VictoriaLogsConfig, VictoriaLogsSink,
+    MemoryWriter, RetryPolicy, Severity, Status, StdoutSink, VictoriaLogsConfig, VictoriaLogsSink,
 };
 use shared::clock::ManualClock;
 use shared::redact::Redactor;
@@ -66,29 +65,6 @@ fn ingest() -> wiremock::MockBuilder {
         .and(query_param("_time_field", "_time"))
 }
 
-/// A writer tests can read back: the fallback's output.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().expect("capture").clone()).expect("utf8")
-    }
-    fn records(&self) -> Vec<Value> {
-        json_lines(&self.text())
-    }
-}
-
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
         .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
@@ -127,13 +103,17 @@ fn config(url: &str, batch_size: usize, flush_timeout: Duration) -> AuditConfig 
     config
 }
 
-fn logger(config: &AuditConfig, fallback: &Capture) -> AuditLogger {
+fn logger(config: &AuditConfig, fallback: &MemoryWriter) -> AuditLogger {
     let vl = config.victorialogs.as_ref().expect("a VictoriaLogs config");
     let sink = Arc::new(VictoriaLogsSink::new(vl).expect("client"));
     with_sink(config, sink, fallback)
 }
 
-fn with_sink(config: &AuditConfig, sink: Arc<dyn AuditSink>, fallback: &Capture) -> AuditLogger {
+fn with_sink(
+    config: &AuditConfig,
+    sink: Arc<dyn AuditSink>,
+    fallback: &MemoryWriter,
+) -> AuditLogger {
     AuditLogger::with_sink(
         config,
         sink,
@@ -175,7 +155,7 @@ async fn n_records_go_out_in_ceil_n_over_batch_posts_of_newline_separated_json_l
         .expect(3)
         .mount(&server)
         .await;
-    let fallback = Capture::default();
+    let fallback = MemoryWriter::default();
     let audit = logger(
         &config(&server.uri(), 10, Duration::from_secs(2)),
         &fallback,
@@ -223,7 +203,7 @@ async fn posts_carry_the_stream_json_content_type_query_parameters_and_tenant_he
     if let Some(vl) = config.victorialogs.as_mut() {
         vl.endpoint = vl.endpoint.clone().with_tenant(Some(12), Some(3));
     }
-    let audit = logger(&config, &Capture::default());
+    let audit = logger(&config, &MemoryWriter::default());
 
     audit.record(event(1));
     audit.flush().await;
@@ -241,7 +221,7 @@ async fn without_a_tenant_no_tenant_headers_are_sent() {
         .await;
     let audit = logger(
         &config(&server.uri(), 10, Duration::from_secs(2)),
-        &Capture::default(),
+        &MemoryWriter::default(),
     );
 
     audit.record(event(1));
@@ -263,7 +243,7 @@ async fn the_record_on_the_wire_has_the_contract_shape() {
         .await;
     let audit = logger(
         &config(&server.uri(), 10, Duration::from_secs(2)),
-        &Capture::default(),
+        &MemoryWriter::default(),
     );
 
     let id = audit.record(
@@ -323,7 +303,7 @@ async fn a_secret_in_meta_never_reaches_the_sink_body_nor_the_fallback() {
         .expect(1)
         .mount(&server)
         .await;
-    let fallback = Capture::default();
+    let fallback = MemoryWriter::default();
     let audit = logger(
         &config(&server.uri(), 10, Duration::from_secs(2)),
         &fallback,
@@ -374,7 +354,7 @@ async fn a_5xx_is_retried_until_victorialogs_takes_the_batch() {
         .expect(1)
         .mount(&server)
         .await;
-    let fallback = Capture::default();
+    let fallback = MemoryWriter::default();
     let audit = logger(
         &config(&server.uri(), 10, Duration::from_secs(2)),
         &fallback,
@@ -412,7 +392,7 @@ async fn a_429_is_retried_after_the_seconds_in_retry_after() {
         .await;
     let audit = logger(
         &config(&server.uri(), 10, Duration::from_secs(3)),
-        &Capture::default(),
+        &MemoryWriter::default(),
     );
 
     let started = std::time::Instant::now();
@@ -456,7 +436,7 @@ async fn a_rejected_batch_is_not_retried_and_goes_to_the_fallback() {
         .expect(1)
         .mount(&server)
         .await;
-    let fallback = Capture::default();
+    let fallback = MemoryWriter::default();
     let audit = logger(
         &config(&server.uri(), 10, Duration::from_secs(2)),
         &fallback,
@@ -479,7 +459,7 @@ async fn when_victorialogs_stays_down_every_record_goes_to_the_fallback_and_is_c
         .expect(3)
         .mount(&server)
         .await;
-    let fallback = Capture::default();
+    let fallback = MemoryWriter::default();
     let audit = logger(
         &config(&server.uri(), 10, Duration::from_secs(2)),
         &fallback,
@@ -517,7 +497,7 @@ async fn a_partial_outage_loses_nothing_and_the_fallback_holds_exactly_the_missi
         .expect(3)
         .mount(&server)
         .await;
-    let fallback = Capture::default();
+    let fallback = MemoryWriter::default();
     let audit = logger(
         &config(&server.uri(), 10, Duration::from_secs(2)),
         &fallback,
@@ -546,7 +526,7 @@ async fn a_partial_outage_loses_nothing_and_the_fallback_holds_exactly_the_missi
 
 #[tokio::test]
 async fn an_unreachable_victorialogs_falls_back_within_the_flush_bound() {
-    let fallback = Capture::default();
+    let fallback = MemoryWriter::default();
     let audit = logger(
         &config(&refused_url(), 10, Duration::from_millis(200)),
         &fallback,
@@ -570,7 +550,7 @@ async fn a_hanging_victorialogs_holds_flush_only_for_the_bound() {
     // Accepts connections (the kernel does) but never answers.
     let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", silent.local_addr().expect("addr"));
-    let fallback = Capture::default();
+    let fallback = MemoryWriter::default();
     let audit = logger(&config(&url, 10, Duration::from_millis(150)), &fallback);
 
     let started = std::time::Instant::now();
@@ -648,7 +628,7 @@ async fn the_next_attempt_waits_exactly_retry_after_not_the_backoff() {
     let sink = Scripted::new([Answer::Busy(Some(Duration::from_secs(3))), Answer::Ok]);
     let mut config = config("http://unused", 10, Duration::from_secs(10));
     config.retry.max_delay = Duration::from_secs(5);
-    let audit = with_sink(&config, sink.clone(), &Capture::default());
+    let audit = with_sink(&config, sink.clone(), &MemoryWriter::default());
 
     audit.record(event(1));
     audit.flush().await;
@@ -662,7 +642,7 @@ async fn the_next_attempt_waits_exactly_retry_after_not_the_backoff() {
 #[tokio::test(start_paused = true)]
 async fn flush_returns_at_its_bound_when_the_sink_never_answers() {
     let sink = Scripted::new([Answer::Hang]);
-    let fallback = Capture::default();
+    let fallback = MemoryWriter::default();
     let audit = with_sink(
         &config("http://unused", 10, Duration::from_millis(750)),
         sink.clone(),
@@ -688,7 +668,7 @@ async fn flush_returns_at_its_bound_when_the_sink_never_answers() {
 #[tokio::test(start_paused = true)]
 async fn record_never_waits_and_a_full_buffer_sends_the_overflow_to_the_fallback() {
     let sink = Scripted::new([]);
-    let fallback = Capture::default();
+    let fallback = MemoryWriter::default();
     let mut config = config("http://unused", 10, Duration::from_secs(1));
     config.buffer = 3;
     let audit = with_sink(&config, sink, &fallback);
@@ -715,7 +695,7 @@ async fn record_never_waits_and_a_full_buffer_sends_the_overflow_to_the_fallback
 
 #[tokio::test]
 async fn the_stdout_logger_writes_each_record_as_it_is_recorded() {
-    let out = Capture::default();
+    let out = MemoryWriter::default();
     let audit = AuditLogger::direct(
         AuditConfig::default().stream,
         StdoutSink::with_writer(out.clone()),

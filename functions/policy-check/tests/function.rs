@@ -5,12 +5,11 @@
 #[path = "../../../shared/src/identity/testkit.rs"]
 mod testkit;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use policy_check::{Context, Input, Output, handle};
 use serde_json::{Value, json};
-use shared::audit::{AuditLogger, StdoutSink, StreamFields};
+use shared::audit::{AuditLogger, MemoryWriter, StdoutSink, StreamFields};
 use shared::clock::ManualClock;
 use shared::identity::{IdentityConfig, Verifier};
 use shared::policy::{Authorizer, NoLabels, Policy};
@@ -30,32 +29,9 @@ fn webhook_token() -> String {
         .clone()
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn records(&self) -> Vec<Value> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
 struct Harness {
     ctx: Arc<Context>,
-    audit: Capture,
+    audit: MemoryWriter,
     key: EcKey,
     _dir: tempfile_dir::Dir,
 }
@@ -97,7 +73,7 @@ impl Harness {
             ..IdentityConfig::default()
         };
         let clock = Arc::new(ManualClock::at_millis(NOW * 1000));
-        let audit = Capture::default();
+        let audit = MemoryWriter::default();
         let stream = StreamFields {
             service: "aiops".into(),
             function: "policy-check".into(),

@@ -41,7 +41,7 @@ pub use record::{
     Actor, AuditEvent, AuditRecord, Decision, PLUGIN, Resource, Severity, Status, StreamFields,
 };
 pub use retry::RetryPolicy;
-pub use sink::{AuditSink, StdoutSink};
+pub use sink::{AuditSink, MemoryWriter, StdoutSink};
 pub use victorialogs::{CONTENT_TYPE_JSONLINE, STREAM_FIELDS, VictoriaLogsSink};
 
 use crate::error::{Classify, ErrorKind};

@@ -80,32 +80,62 @@ impl AuditSink for StdoutSink {
     }
 }
 
+/// An in-memory writer whose clones share one buffer: give one clone to
+/// [`StdoutSink::with_writer`] (or a tracing writer) and read what was written through
+/// another. For tests, and for embedding the audit log in another process.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryWriter(Arc<Mutex<Vec<u8>>>);
+
+impl MemoryWriter {
+    /// Everything written so far, as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Each line written so far as JSON; a line that is not JSON is kept as a string,
+    /// so a comparison with the expected records still fails on it.
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|_| serde_json::Value::String(line.to_owned()))
+            })
+            .collect()
+    }
+}
+
+impl Write for MemoryWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("capture").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn each_record_becomes_one_newline_terminated_line() {
-        let capture = Capture::default();
+        let capture = MemoryWriter::default();
         let sink = StdoutSink::with_writer(capture.clone());
         sink.send(&["{\"a\":1}".into(), "{\"b\":2}".into()])
             .await
             .expect("written");
         sink.write_lines(&[]).expect("nothing to write");
-        let text = String::from_utf8(capture.0.lock().expect("capture").clone()).expect("utf8");
-        assert_eq!(text, "{\"a\":1}\n{\"b\":2}\n");
+        assert_eq!(capture.text(), "{\"a\":1}\n{\"b\":2}\n");
+        assert_eq!(
+            capture.records(),
+            [serde_json::json!({"a": 1}), serde_json::json!({"b": 2})]
+        );
     }
 }

@@ -2,13 +2,12 @@
 //! the audit record of each decision.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::*;
-use crate::audit::{AuditLogger, Severity, StdoutSink, StreamFields};
+use crate::audit::{AuditLogger, MemoryWriter, Severity, StdoutSink, StreamFields};
 use crate::clock::ManualClock;
 use crate::entity::{EntityRef, Namespace};
 use crate::identity::{IdentityConfig, Principal, Verifier};
@@ -283,32 +282,9 @@ fn a_missing_policy_file_is_a_configuration_error_naming_the_variable() {
     );
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn records(&self) -> Vec<Value> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-fn authorizer(policy: Policy, labels: Arc<dyn NamespaceLabels>) -> (Authorizer, Capture) {
+fn authorizer(policy: Policy, labels: Arc<dyn NamespaceLabels>) -> (Authorizer, MemoryWriter) {
     let clock = Arc::new(ManualClock::at("2026-11-26T10:00:00Z"));
-    let capture = Capture::default();
+    let capture = MemoryWriter::default();
     let stream = StreamFields {
         service: "aiops".into(),
         function: "test".into(),
