@@ -87,6 +87,21 @@ pub fn rig(config: LlmConfig, store: SharedStore, clock: &ManualClock) -> Rig {
     Rig { ctx, sleeper }
 }
 
+/// A temporary local store, removed when the directory handle is dropped.
+pub fn local_store() -> (tempfile::TempDir, SharedStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: SharedStore =
+        Arc::new(shared::store::LocalStore::open(dir.path()).expect("local store"));
+    (dir, store)
+}
+
+/// A provider at `base_url` over a fresh local store, with the test clock: the set-up
+/// of a test that runs one instance. Keep the directory alive for the test's length.
+pub fn single_rig(kind: ProviderKind, base_url: &str) -> (tempfile::TempDir, Rig) {
+    let (dir, store) = local_store();
+    (dir, rig(config(kind, base_url), store, &clock()))
+}
+
 /// A clock at the bundle's collection time.
 pub fn clock() -> ManualClock {
     ManualClock::at("2026-11-26T05:10:00Z")

@@ -2,25 +2,17 @@
 //! headers and the forced tool, the tool_use answer, 529 overloaded opening the
 //! breaker, and a 429 whose rate-limit headers are honoured.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use aiops_tests::llm::{API_KEY, bundle, clock, config, json, rig};
+use aiops_tests::llm::{API_KEY, bundle, json, single_rig};
 use serde_json::json as j;
 use shared::analysis::Analyzer;
 use shared::analyze::analyze;
 use shared::llm::{ANTHROPIC_VERSION, ProviderKind};
-use shared::store::{LocalStore, SharedStore};
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const PATH: &str = "/v1/messages";
-
-fn store() -> (tempfile::TempDir, SharedStore) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store: SharedStore = Arc::new(LocalStore::open(dir.path()).expect("local store"));
-    (dir, store)
-}
 
 #[tokio::test]
 async fn a_forced_tool_call_becomes_the_analysis_and_the_headers_are_anthropics() {
@@ -39,12 +31,7 @@ async fn a_forced_tool_call_becomes_the_analysis_and_the_headers_are_anthropics(
         .expect(1)
         .mount(&server)
         .await;
-    let (_dir, store) = store();
-    let r = rig(
-        config(ProviderKind::Anthropic, &server.uri()),
-        store,
-        &clock(),
-    );
+    let (_dir, r) = single_rig(ProviderKind::Anthropic, &server.uri());
     let a = analyze(&r.ctx, &bundle()).await.unwrap();
     assert_eq!(
         a.analyzer,
@@ -81,12 +68,7 @@ async fn overloaded_529s_open_the_breaker_and_the_builtins_answer() {
         .expect(3)
         .mount(&server)
         .await;
-    let (_dir, store) = store();
-    let r = rig(
-        config(ProviderKind::Anthropic, &server.uri()),
-        store,
-        &clock(),
-    );
+    let (_dir, r) = single_rig(ProviderKind::Anthropic, &server.uri());
     let a = analyze(&r.ctx, &bundle()).await.unwrap();
     assert_eq!(a.analyzer, Analyzer::Builtin);
     assert!(
@@ -133,12 +115,7 @@ async fn a_429_waits_for_the_reset_its_rate_limit_headers_announce() {
         .with_priority(2)
         .mount(&server)
         .await;
-    let (_dir, store) = store();
-    let r = rig(
-        config(ProviderKind::Anthropic, &server.uri()),
-        store,
-        &clock(),
-    );
+    let (_dir, r) = single_rig(ProviderKind::Anthropic, &server.uri());
     let a = analyze(&r.ctx, &bundle()).await.unwrap();
     assert!(a.structured && !a.preliminary);
     assert_eq!(

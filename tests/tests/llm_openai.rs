@@ -4,26 +4,18 @@
 //! and answers outside the schema. The breaker's open, probe and close are proven with
 //! `.expect(n)` on every mock and a manual clock.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use aiops_tests::llm::{API_KEY, bundle, clock, config, json, rig};
+use aiops_tests::llm::{API_KEY, bundle, clock, config, json, local_store, rig, single_rig};
 use serde_json::json as j;
 use shared::analysis::{Analyzer, Confidence};
 use shared::analyze::analyze;
 use shared::llm::ProviderKind;
 use shared::llm::breaker::BreakerState;
-use shared::store::{LocalStore, SharedStore};
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const PATH: &str = "/v1/chat/completions";
-
-fn store() -> (tempfile::TempDir, SharedStore) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store: SharedStore = Arc::new(LocalStore::open(dir.path()).expect("local store"));
-    (dir, store)
-}
 
 fn completion() -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json("openai-chat-completion.json"))
@@ -62,12 +54,7 @@ async fn a_structured_answer_becomes_the_analysis_and_the_request_has_the_real_s
         .mount(&server)
         .await;
     catch_all(&server).await;
-    let (_dir, store) = store();
-    let r = rig(
-        config(ProviderKind::OpenAi, &format!("{}/v1", server.uri())),
-        store,
-        &clock(),
-    );
+    let (_dir, r) = single_rig(ProviderKind::OpenAi, &format!("{}/v1", server.uri()));
 
     let a = analyze(&r.ctx, &bundle()).await.unwrap();
     assert_eq!(
@@ -111,7 +98,7 @@ async fn server_errors_open_the_breaker_then_no_request_reaches_the_provider_unt
         .expect(3)
         .mount(&server)
         .await;
-    let (_dir, store) = store();
+    let (_dir, store) = local_store();
     let clock = clock();
     let r = rig(
         config(ProviderKind::OpenAi, &format!("{}/v1", server.uri())),
@@ -180,7 +167,7 @@ async fn a_failed_probe_reopens_the_breaker() {
         .expect(4)
         .mount(&server)
         .await;
-    let (_dir, store) = store();
+    let (_dir, store) = local_store();
     let clock = clock();
     let r = rig(
         config(ProviderKind::OpenAi, &format!("{}/v1", server.uri())),
@@ -224,12 +211,7 @@ async fn timeouts_count_as_failures_and_open_the_breaker() {
         .expect(3)
         .mount(&server)
         .await;
-    let (_dir, store) = store();
-    let r = rig(
-        config(ProviderKind::OpenAi, &format!("{}/v1", server.uri())),
-        store,
-        &clock(),
-    );
+    let (_dir, r) = single_rig(ProviderKind::OpenAi, &format!("{}/v1", server.uri()));
     let a = analyze(&r.ctx, &bundle()).await.unwrap();
     assert!(
         a.fallback_reason
@@ -270,12 +252,7 @@ async fn a_429_with_retry_after_is_waited_out_exactly_then_answered() {
         .with_priority(2)
         .mount(&server)
         .await;
-    let (_dir, store) = store();
-    let r = rig(
-        config(ProviderKind::OpenAi, &format!("{}/v1", server.uri())),
-        store,
-        &clock(),
-    );
+    let (_dir, r) = single_rig(ProviderKind::OpenAi, &format!("{}/v1", server.uri()));
     let a = analyze(&r.ctx, &bundle()).await.unwrap();
     assert!(!a.preliminary);
     assert_eq!(r.sleeper.slept(), [Duration::from_secs(7)]);
@@ -292,12 +269,7 @@ async fn insufficient_quota_is_never_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let (_dir, store) = store();
-    let r = rig(
-        config(ProviderKind::OpenAi, &format!("{}/v1", server.uri())),
-        store,
-        &clock(),
-    );
+    let (_dir, r) = single_rig(ProviderKind::OpenAi, &format!("{}/v1", server.uri()));
     let a = analyze(&r.ctx, &bundle()).await.unwrap();
     assert!(
         a.fallback_reason
@@ -322,12 +294,7 @@ async fn a_malformed_body_is_retried_but_does_not_count_against_the_provider() {
         .expect(3)
         .mount(&server)
         .await;
-    let (_dir, store) = store();
-    let r = rig(
-        config(ProviderKind::OpenAi, &format!("{}/v1", server.uri())),
-        store,
-        &clock(),
-    );
+    let (_dir, r) = single_rig(ProviderKind::OpenAi, &format!("{}/v1", server.uri()));
     let a = analyze(&r.ctx, &bundle()).await.unwrap();
     assert!(
         a.fallback_reason
@@ -355,12 +322,7 @@ async fn an_answer_outside_the_schema_gets_one_repair_then_is_kept_unstructured(
         .expect(2)
         .mount(&server)
         .await;
-    let (_dir, store) = store();
-    let r = rig(
-        config(ProviderKind::OpenAi, &format!("{}/v1", server.uri())),
-        store,
-        &clock(),
-    );
+    let (_dir, r) = single_rig(ProviderKind::OpenAi, &format!("{}/v1", server.uri()));
     let a = analyze(&r.ctx, &bundle()).await.unwrap();
     assert!(!a.structured);
     assert_eq!(
