@@ -2,6 +2,7 @@
 //! report committed to a fresh local git repository, the run record on stdout and in
 //! the store, an audit record for the local operator, and exit 2 on a bad bundle.
 
+use aiops_tests::git::git;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -21,18 +22,6 @@ fn aiops(dir: &Path, args: &[&str]) -> Output {
         .env("AIOPS_LOG", "warn")
         .output()
         .expect("aiops runs")
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .expect("git");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

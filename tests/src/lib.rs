@@ -5,6 +5,7 @@
 pub mod backstage_app;
 pub mod chain_rig;
 pub mod conformance;
+pub mod git;
 pub mod github_fake;
 pub mod golden;
 pub mod kube_api;

@@ -7,6 +7,7 @@
 //! repository.
 #![allow(clippy::unwrap_used)]
 
+use aiops_tests::git::git;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
@@ -148,21 +149,6 @@ impl Listening {
         self.server.abort();
         let _ = self.server.await;
     }
-}
-
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn ent(token: &UserToken) -> Vec<String> {

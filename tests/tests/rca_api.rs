@@ -4,6 +4,7 @@
 //! repository (or a GitHub API that is down).
 #![allow(clippy::unwrap_used)]
 
+use aiops_tests::git::git;
 use std::sync::Arc;
 
 use aiops_tests::chain_rig::{Backends, Llm, web_request};
@@ -111,21 +112,6 @@ fn github_env(backends: &Backends, github: &wiremock::MockServer) -> MapEnv {
         ),
         ("AIOPS_GITHUB_API_URL", github.uri()),
     ])
-}
-
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test]

@@ -1,8 +1,8 @@
 //! The local git sink with the real `git` binary: report and index in one commit,
 //! readable history, idempotent re-runs, and a preliminary report upgraded in place.
 
+use aiops_tests::git::git;
 use std::path::Path;
-use std::process::Command;
 
 use aiops_tests::golden::data;
 use shared::analysis::{Analysis, Analyzer};
@@ -38,22 +38,6 @@ fn sink(dir: &Path) -> LocalGitSink {
 }
 
 /// `git` in `dir`, isolated from the machine's configuration like the sink itself.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[tokio::test]
 async fn first_publish_creates_the_repository_and_commits_report_and_index_together() {
