@@ -57,8 +57,8 @@ impl NamespaceLabels for ClusterLabels {
 /// not try to reach one on every decision).
 ///
 /// A build without the `kube` feature cannot read labels: there, a labels policy with
-/// cluster access configured is refused, naming the variable, rather than deciding
-/// differently from a build that reads them.
+/// cluster access configured decides without labels (fails closed) and logs a warning
+/// naming the variable once, at start-up.
 pub fn from_env(env: &impl Env, policy: &Policy) -> Result<Arc<dyn NamespaceLabels>, ConfigError> {
     let configured = CLUSTER_ACCESS_VARS
         .iter()
@@ -82,11 +82,18 @@ fn kube_labels(env: &impl Env, _var: &str) -> Result<Arc<dyn NamespaceLabels>, C
 }
 
 #[cfg(not(feature = "kube"))]
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "the same signature as the kube build's"
+)]
 fn kube_labels(_env: &impl Env, var: &str) -> Result<Arc<dyn NamespaceLabels>, ConfigError> {
-    Err(ConfigError::invalid(
+    // The deployed decision API has no cluster access; locally KUBECONFIG is often set
+    // for other tools. Deciding without labels fails closed (owners come from the
+    // policy file and the naming convention only), so say so once and go on.
+    tracing::warn!(
         var,
-        "unset: the policy reads namespace labels, and this build has no cluster access \
-         (build policy-check with --features cluster-labels, or shared with feature kube)",
-        None,
-    ))
+        "the policy reads namespace labels, but this build has no cluster access: deciding \
+         without labels (build policy-check with --features cluster-labels to read them)"
+    );
+    Ok(Arc::new(NoLabels))
 }
