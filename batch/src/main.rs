@@ -209,11 +209,20 @@ fn run_lambda() -> ExitCode {
         eprintln!("aiops: the async runtime could not start");
         return ExitCode::from(shared::invoke::EXIT_DEPENDENCY);
     };
+    // Secrets named by `<VAR>_SECRET_ARN` are read once, at cold start.
+    let env = match runtime.block_on(shared::secrets::load(ProcessEnv)) {
+        Ok(env) => std::sync::Arc::new(env),
+        Err(e) => {
+            eprintln!("aiops: {e}");
+            return ExitCode::from(e.kind().exit_code());
+        }
+    };
     let clock = runs::system_clock();
     runtime.block_on(shared::invoke::run_lambda(
         move |event: nightly::LambdaEvent| {
             let clock = clock.clone();
-            async move { nightly::handle_event(&ProcessEnv, &clock, event).await }
+            let env = env.clone();
+            async move { nightly::handle_event(env.as_ref(), &clock, event).await }
         },
     ))
 }

@@ -88,6 +88,11 @@ fn yes() -> bool {
 }
 
 impl Analysis {
+    /// The store key an analysis is kept under.
+    pub fn store_key(run_id: &str) -> String {
+        format!("analyses/{run_id}.json")
+    }
+
     /// Fills `unknown_evidence_ids` from the bundle: cited ids the bundle does not hold.
     pub fn flag_unknown_citations(&mut self, bundle: &crate::evidence::EvidenceBundle) {
         let known = bundle.evidence_ids();

@@ -162,7 +162,7 @@ pub async fn analyze(ctx: &AnalyzeContext, bundle: &EvidenceBundle) -> Result<An
 
 /// The store key an analysis is kept under.
 pub fn store_key(run_id: &str) -> String {
-    format!("analyses/{run_id}.json")
+    Analysis::store_key(run_id)
 }
 
 #[cfg(test)]

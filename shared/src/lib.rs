@@ -22,8 +22,16 @@
 //!   sink, the log source and the report's link.
 //! - [`audit`]: redacted audit records to stdout or VictoriaLogs, batched and bounded.
 //! - [`report`]: the markdown RCA report, its index, and the sinks that commit them.
+//! - [`secrets`]: secrets read once at cold start from Secrets Manager into the
+//!   configuration.
+//!
+//! Cargo features keep the heavy adapters out of binaries that do not use them: `kube`
+//! (cluster sources and label lookups), `llm` ([`llm`], [`analyze`]), `report`
+//! ([`report`]) and `secrets` ([`secrets`]). All are on by default for this crate's own
+//! tests; every other crate names the ones it uses.
 
 pub mod analysis;
+#[cfg(feature = "llm")]
 pub mod analyze;
 pub mod analyzers;
 pub mod audit;
@@ -40,11 +48,15 @@ pub mod evidence;
 pub mod identity;
 pub mod invoke;
 pub mod ledger;
+#[cfg(feature = "llm")]
 pub mod llm;
 pub mod policy;
 pub mod redact;
+#[cfg(feature = "report")]
 pub mod report;
 pub mod run;
+#[cfg(feature = "secrets")]
+pub mod secrets;
 pub mod sources;
 pub mod store;
 pub mod telemetry;

@@ -179,7 +179,7 @@ pub async fn handle(ctx: &Context, input: Input) -> Result<Output, Error> {
     }
     let mut analysis: Analysis = match input.analysis {
         Some(a) => a,
-        None => load(ctx, &shared::analyze::store_key(&input.run_id)).await?,
+        None => load(ctx, &Analysis::store_key(&input.run_id)).await?,
     };
     if analysis.run_id != input.run_id {
         return Err(Error::Invalid {

@@ -1,10 +1,10 @@
 //! `policy-check`: a Lambda (decision API, the state machine's chain step, Kubernetes
 //! webhook), `--event FILE` locally, or `--listen [ADDR]` as a local HTTP server.
+//! Secrets named by `<VAR>_SECRET_ARN` are read at cold start.
 
 use std::process::ExitCode;
 
 use policy_check::{Config, Context, handle};
-use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -12,7 +12,9 @@ async fn main() -> ExitCode {
     if let Some(addr) = policy_check::listen::requested(&args) {
         return policy_check::listen::main(addr).await;
     }
-    let context = async { Config::from_env(&ProcessEnv).and_then(Context::new) };
+    let context = shared::secrets::with_secrets(|env| async move {
+        Config::from_env(&env).and_then(Context::new)
+    });
     Box::pin(shared::chain::lambda::serve(
         shared::chain::Step::PolicyCheck,
         context,

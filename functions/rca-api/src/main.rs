@@ -29,8 +29,9 @@ async fn main() -> ExitCode {
         }
     };
     let lambda = listen.is_none();
-    let context = async {
-        let config = Config::from_env(&ProcessEnv)?;
+    // Secrets named by `<VAR>_SECRET_ARN` are read once, before the configuration.
+    let context = shared::secrets::with_secrets(|env| async move {
+        let config = Config::from_env(&env)?;
         if lambda && config.state_machine_arn.is_none() {
             // A frozen Lambda would never finish a background run.
             return Err(rca_api::Error::Config(
@@ -40,8 +41,8 @@ async fn main() -> ExitCode {
                 ),
             ));
         }
-        Box::pin(Context::from_env(config, &ProcessEnv)).await
-    };
+        Box::pin(Context::from_env(config, &env)).await
+    });
     let ctx = match Box::pin(context).await {
         Ok(ctx) => Arc::new(ctx),
         Err(e) => {

@@ -9,9 +9,12 @@
 //! Every source returns at most what its [`Caps`] allow and counts what it dropped.
 
 pub mod backstage;
+#[cfg(feature = "kube")]
 pub mod clusters;
 pub mod http;
+#[cfg(feature = "kube")]
 pub mod k8sgpt;
+#[cfg(feature = "kube")]
 pub mod kubernetes;
 pub mod logsql;
 pub mod selector;
