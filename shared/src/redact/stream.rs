@@ -162,6 +162,10 @@ impl<'e, W: Write> LineRedactor<'e, W> {
                 self.flush_text()?;
                 return self.out.write_all(redacted.as_bytes());
             }
+            if let Some(redacted) = raw::redacted_into_json(self.engine, line) {
+                self.flush_text()?;
+                return self.out.write_all(redacted.as_bytes());
+            }
         }
         self.text.push_str(line);
         if self.text.len() >= MAX_BLOCK
@@ -184,6 +188,10 @@ impl<'e, W: Write> LineRedactor<'e, W> {
 
     fn finish_doc(&mut self, doc: &Doc) -> io::Result<()> {
         if let Some(redacted) = raw::redact(self.engine, &doc.text) {
+            self.flush_text()?;
+            return self.out.write_all(redacted.as_bytes());
+        }
+        if let Some(redacted) = raw::redacted_into_json(self.engine, &doc.text) {
             self.flush_text()?;
             return self.out.write_all(redacted.as_bytes());
         }
