@@ -159,6 +159,7 @@ fn custom_rule(p: &CustomPattern) -> Result<rules::Rule, RedactError> {
         pattern: p.pattern.clone(),
         check: rules::Check::Shape,
         anchors: required_literals(&hir),
+        key_tail: None,
     })
 }
 

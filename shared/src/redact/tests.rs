@@ -554,11 +554,18 @@ fn text_that_redaction_turns_into_json_gets_the_json_rules_at_once() {
             "the output is JSON: {once:?}"
         );
         assert!(!once.contains(&under_key), "{once:?}");
-        assert!(!once.contains(&pass) && !once.contains(&session), "{once:?}");
+        assert!(
+            !once.contains(&pass) && !once.contains(&session),
+            "{once:?}"
+        );
         assert_eq!(r.redact_json_text(&once), once, "not idempotent");
         let mut streamed = Vec::new();
         r.redact_stream(input.as_bytes(), &mut streamed).unwrap();
-        assert_eq!(String::from_utf8(streamed).unwrap(), once, "the stream agrees");
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            once,
+            "the stream agrees"
+        );
     }
     // The same inside a pretty-printed document, and as a document split over lines
     // that are not one JSON value each.
@@ -577,4 +584,43 @@ fn text_that_redaction_turns_into_json_gets_the_json_rules_at_once() {
         let once = r.redact_json_text(seed);
         assert_eq!(r.redact_json_text(&once), once, "not idempotent: {seed:?}");
     }
+}
+
+// Found by the `redact_text` fuzz target: a key rule's replacement removed the `\`
+// that had ended a URL password early, so a second pass found the password.
+#[test]
+fn a_replacement_that_unblocks_an_earlier_rule_is_followed_by_it_at_once() {
+    let r = Redactor::default();
+    let pw = super::testgen::random("a", 12);
+    let key = super::testgen::random("a", 10);
+    let input = format!("es://u:{pw}-API_KEY={key}\\x&]:@host/x");
+    let once = r.redact_text(&input).into_owned();
+    assert!(!once.contains(&pw), "{once}");
+    assert!(!once.contains(&key), "{once}");
+    assert_eq!(r.redact_text(&once), once, "not idempotent");
+    let seed = include_str!("../../../fuzz/seeds/redact_text/crash-url-password-after-key-value");
+    let once = r.redact_text(seed).into_owned();
+    assert_eq!(r.redact_text(&once), once, "not idempotent: {seed:?}");
+}
+
+// Found by the `redact_json` fuzz target: a PEM key spread over two text lines was
+// replaced by one marker, which joined the lines into a JSON line whose key now named
+// a private key; a second pass redacted the value under it.
+#[test]
+fn text_lines_joined_into_json_by_a_replacement_get_the_json_rules() {
+    let r = Redactor::default();
+    let value = super::testgen::random("a", 14);
+    let input = format!(
+        "{{\"level\":\"info\",\"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\":\"{value}\"}}\n"
+    );
+    let once = r.redact_json_text(&input);
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&once).is_ok(),
+        "{once:?}"
+    );
+    assert!(!once.contains(&value), "{once:?}");
+    assert_eq!(r.redact_json_text(&once), once, "not idempotent");
+    let seed = include_str!("../../../fuzz/seeds/redact_json/crash-pem-key-joins-lines-into-json");
+    let once = r.redact_json_text(seed);
+    assert_eq!(r.redact_json_text(&once), once, "not idempotent: {seed:?}");
 }
