@@ -30,6 +30,10 @@ pub(crate) const MARKER_PREFIX: &str = "[REDACTED:";
 /// thrash and fall back to the slow engine.
 const DFA_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
+/// Passes after the first over changed text; each one only replaces text outside
+/// markers with markers, and in practice the second pass changes nothing.
+const MAX_PASSES: usize = 4;
+
 /// Whether `text` starts with a whole marker, `[REDACTED:<label>]`. Only a whole one
 /// counts as redaction done before: an unclosed `[REDACTED:` is input like any other,
 /// and must neither shield the text after it nor survive as a value.
@@ -60,13 +64,36 @@ pub(crate) struct Engine {
     /// Each rule alone, to resolve the groups of a match the combined regex found;
     /// compiled on the rule's first match, as most runs meet few rules.
     per_rule: Vec<OnceLock<Option<Regex>>>,
+    /// For rules with a [`Rule::key_tail`], that tail alone, compiled on first use.
+    tails: Vec<OnceLock<Option<Regex>>>,
     rules: Vec<Rule>,
     keys: KeyMatcher,
     /// `None` when some rule has no literal to look for: then every text is searched.
     prefilter: Option<AhoCorasick>,
+    /// The rules that a sensitive key name alone can bring into play, compiled apart:
+    /// most texts that reach the rules hold a key (`session_id=`, `"token":`) and no
+    /// other literal, and this much smaller automaton finds the same matches there.
+    key_subset: Option<Subset>,
     /// Index of the `://` literal in the prefilter: it only counts with an `@` after it
     /// on the same line.
     url_anchor: Option<usize>,
+}
+
+/// Some of the rules, searched as one regex, for texts whose prefilter hits are all
+/// in `anchors`: every other rule lacks its literal there and cannot match.
+#[derive(Debug)]
+struct Subset {
+    regex: Regex,
+    /// The rule index of each of the subset's patterns.
+    rules: Vec<usize>,
+    /// Indexed by prefilter pattern: whether a hit on it keeps the text in the subset.
+    anchors: Vec<bool>,
+}
+
+/// The groups of a match that decide its replacement.
+struct Groups {
+    key: Option<Span>,
+    secret: Option<Span>,
 }
 
 /// JSON escapes can spell a literal the prefilter looks for (`\u0041KIA…`, and `\/`
@@ -103,7 +130,7 @@ impl Engine {
                 flat.dedup();
                 flat
             });
-        let (prefilter, url_anchor) = match anchors {
+        let (prefilter, url_anchor, key_subset) = match anchors {
             Some(anchors) => {
                 // Case-insensitive search rules out the SIMD prefilter; the DFA is then
                 // several times faster than the default NFA for a few hundred anchors.
@@ -115,16 +142,20 @@ impl Engine {
                         name: "(prefilter)".to_owned(),
                         detail: e.to_string(),
                     })?;
-                (Some(ac), anchors.iter().position(|a| a == "://"))
+                let subset = key_subset(&rules, &keys, &anchors)?;
+                (Some(ac), anchors.iter().position(|a| a == "://"), subset)
             }
-            None => (None, None),
+            None => (None, None, None),
         };
+        let tails = rules.iter().map(|_| OnceLock::new()).collect();
         Ok(Self {
             regex,
             per_rule,
+            tails,
             rules,
             keys,
             prefilter,
+            key_subset,
             url_anchor,
         })
     }
@@ -172,6 +203,22 @@ impl Engine {
         if !self.may_match(text) {
             return Cow::Borrowed(text);
         }
+        let Cow::Owned(mut out) = self.redact_once(text) else {
+            return Cow::Borrowed(text);
+        };
+        // A replacement can remove what kept an earlier rule from matching (a `\` in a
+        // key's value that ended a URL password), so the output is redacted again until
+        // nothing changes: that is what makes redacting redacted text a no-op.
+        for _ in 0..MAX_PASSES {
+            match self.redact_once(&out) {
+                Cow::Owned(again) => out = again,
+                Cow::Borrowed(_) => break,
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    fn redact_once<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let redacted = self.redact_rules(text);
         match super::yaml::redact_secret_data(&redacted) {
             Some(out) => Cow::Owned(out),
@@ -179,15 +226,42 @@ impl Engine {
         }
     }
 
+    /// The subset to search `text` with, when its prefilter hits allow one.
+    fn subset_for(&self, text: &str) -> Option<&Subset> {
+        let subset = self.key_subset.as_ref()?;
+        let ac = self.prefilter.as_ref()?;
+        // Overlapping: a rule's literal may overlap another one (`pass`, `password`).
+        ac.find_overlapping_iter(text)
+            .all(|m| {
+                let pattern = m.pattern().as_usize();
+                subset.anchors.get(pattern).copied().unwrap_or(false)
+                    || !self.counts(text, pattern, m.end())
+            })
+            .then_some(subset)
+    }
+
     fn redact_rules<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let subset = self.subset_for(text);
+        let regex = subset.map_or(&self.regex, |s| &s.regex);
         let mut out = String::new();
         let mut copied = 0;
         let mut at = 0;
         while at < text.len() {
-            let Some(m) = self.regex.search(&Input::new(text).range(at..)) else {
+            let Some(found) = regex.search(&Input::new(text).range(at..)) else {
                 break;
             };
-            let caps = self.captures(text, m);
+            // The match as the combined regex would number it.
+            let pattern = match subset {
+                Some(s) => s.rules.get(found.pattern().as_usize()).copied(),
+                None => Some(found.pattern().as_usize()),
+            };
+            let Some(m) = pattern
+                .and_then(|p| regex_automata::PatternID::new(p).ok())
+                .map(|p| Match::new(p, found.span()))
+            else {
+                break;
+            };
+            let caps = self.groups(text, m);
             match self.replacement(text, m, &caps) {
                 Ok((span, label)) => {
                     out.push_str(&text[copied..span.start]);
@@ -210,6 +284,66 @@ impl Engine {
         }
         out.push_str(&text[copied..]);
         Cow::Owned(out)
+    }
+
+    /// The groups of `m`: by the rule's key tail when it has one, else by its own regex.
+    fn groups(&self, text: &str, m: Match) -> Groups {
+        if let Some(groups) = self.tail_groups(text, m) {
+            return groups;
+        }
+        let caps = self.captures(text, m);
+        Groups {
+            key: caps.get_group_by_name("key"),
+            secret: caps.get_group_by_name("secret"),
+        }
+    }
+
+    /// For a rule with a key tail: the key is the run of key characters the match
+    /// starts with (the tail cannot start with one, and the key holds nothing else),
+    /// and the tail, matched alone up to the match's end, gives the other groups.
+    /// `None` when that reading does not hold (a key with non-ASCII letters that
+    /// case-insensitive matching let in), so the rule's own regex decides.
+    fn tail_groups(&self, text: &str, m: Match) -> Option<Groups> {
+        let pid = m.pattern().as_usize();
+        let tail = self
+            .tails
+            .get(pid)?
+            .get_or_init(|| {
+                let pattern = self.rules.get(pid)?.key_tail.as_ref()?;
+                Regex::builder()
+                    .syntax(syntax::Config::new().crlf(true))
+                    .build(pattern)
+                    .ok()
+            })
+            .as_ref()?;
+        let matched = &text.as_bytes()[m.range()];
+        let key_len = matched
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            .count();
+        if key_len == 0
+            || !matches!(
+                matched.get(key_len),
+                Some(b'\\' | b'"' | b'\'' | b' ' | b'\t' | b':' | b'=')
+            )
+        {
+            return None;
+        }
+        let key_end = m.start() + key_len;
+        // The haystack ends with the match, so the tail's `\z` holds only there.
+        let hay = &text[..m.end()];
+        let mut caps = tail.create_captures();
+        tail.search_captures(
+            &Input::new(hay)
+                .span(key_end..m.end())
+                .anchored(Anchored::Yes),
+            &mut caps,
+        );
+        let whole = caps.get_match()?;
+        (whole.start() == key_end && whole.end() == m.end()).then(|| Groups {
+            key: Some(Span::from(m.start()..key_end)),
+            secret: caps.get_group_by_name("secret"),
+        })
     }
 
     /// The groups of `m`, found by its rule's regex on the match alone. The rule alone
@@ -249,10 +383,10 @@ impl Engine {
         &'r self,
         text: &str,
         m: Match,
-        caps: &Captures,
+        caps: &Groups,
     ) -> Result<(Span, &'r str), usize> {
         let rule = &self.rules[m.pattern().as_usize()];
-        let mut span = caps.get_group_by_name("secret").unwrap_or(m.span());
+        let mut span = caps.secret.unwrap_or(m.span());
         let value = &text[span.range()];
         // A quoted value keeps its quotes.
         for quote in ["\\\"", "\"", "'"] {
@@ -269,7 +403,7 @@ impl Engine {
             Check::Base64Pem if is_base64_private_key(value) => rule.label.as_str(),
             Check::Base64Pem => return Err(m.end()),
             Check::Key => {
-                let key = caps.get_group_by_name("key").unwrap_or(m.span());
+                let key = caps.key.unwrap_or(m.span());
                 match self.keys.label(&text[key.range()]) {
                     Some(label) if !is_placeholder(value) && !is_plain_value(value) => label,
                     Some(_) => return Err(m.end()),
@@ -286,6 +420,55 @@ impl Engine {
         }
         Ok((span, label))
     }
+}
+
+/// The rules whose literals include a sensitive key's (the key rules, and any other
+/// rule a key word can start), compiled as one regex in their order; `None` when that
+/// is every rule.
+fn key_subset(
+    rules: &[Rule],
+    keys: &KeyMatcher,
+    anchors: &[String],
+) -> Result<Option<Subset>, RedactError> {
+    let Some(key_anchors) = keys.anchors() else {
+        return Ok(None);
+    };
+    let members: Vec<usize> = rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.anchors
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|a| key_anchors.contains(a)))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if members.len() == rules.len() {
+        return Ok(None);
+    }
+    // A hit keeps a text in the subset when no rule outside it has that literal.
+    let in_subset: Vec<bool> = anchors
+        .iter()
+        .map(|a| {
+            rules.iter().enumerate().all(|(i, r)| {
+                members.contains(&i) || r.anchors.as_ref().is_none_or(|list| !list.contains(a))
+            })
+        })
+        .collect();
+    let patterns: Vec<&str> = members.iter().map(|&i| rules[i].pattern.as_str()).collect();
+    let regex = Regex::builder()
+        .configure(Regex::config().hybrid_cache_capacity(DFA_CACHE_BYTES))
+        .syntax(syntax::Config::new().crlf(true))
+        .build_many(&patterns)
+        .map_err(|e| RedactError::Pattern {
+            name: "(key rules)".to_owned(),
+            detail: e.to_string(),
+        })?;
+    Ok(Some(Subset {
+        regex,
+        rules: members,
+        anchors: in_subset,
+    }))
 }
 
 /// Whether `at` falls inside a marker written before (`https://[REDACTED:x]@host` must

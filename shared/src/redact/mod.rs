@@ -159,6 +159,7 @@ fn custom_rule(p: &CustomPattern) -> Result<rules::Rule, RedactError> {
         pattern: p.pattern.clone(),
         check: rules::Check::Shape,
         anchors: required_literals(&hir),
+        key_tail: None,
     })
 }
 
@@ -240,8 +241,12 @@ impl Redactor {
         let mut out = Vec::with_capacity(input.len());
         // Writing into a Vec cannot fail.
         let _ = self.redact_stream(input.as_bytes(), &mut out);
-        String::from_utf8(out)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        let out = String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        // Text redaction can turn a document that was almost JSON into JSON (see
+        // `raw::redacted_into_json`); it then gets the JSON rules, as it would on a
+        // second pass.
+        json::redact_document(&self.engine, &out).unwrap_or(out)
     }
 
     /// [`Self::redact_json_text`] over a reader, line by line, so input of any size runs

@@ -85,6 +85,21 @@ pub(crate) fn redact<'a>(engine: &Engine, text: &'a str) -> Option<Cow<'a, str>>
     Some(Cow::Owned(out))
 }
 
+/// Text that is not JSON but becomes JSON once redacted as text, redacted as the JSON
+/// it became; `None` for any other text.
+///
+/// A line that is almost JSON (a raw control character or a bad escape inside a
+/// string) is redacted as text; when a value rule removes the offending bytes, the
+/// output is JSON whose keys may now name a secret (`"…session_id=[REDACTED:session]"`),
+/// and a second pass would redact the values under them. Applying the JSON rules to
+/// the result at once makes the first pass catch them, so redaction stays idempotent.
+pub(crate) fn redacted_into_json(engine: &Engine, text: &str) -> Option<String> {
+    let Cow::Owned(as_text) = engine.redact(text) else {
+        return None;
+    };
+    redact(engine, &as_text).map(Cow::into_owned)
+}
+
 type Edits = Vec<((usize, usize), String)>;
 
 fn json_string(s: &str) -> String {

@@ -7,6 +7,7 @@
 //! that ends at the closing bracket with the same indentation, so nested secrets in
 //! pretty-printed JSON get the key rules too.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, Read, Write};
 
 use super::engine::Engine;
@@ -162,6 +163,10 @@ impl<'e, W: Write> LineRedactor<'e, W> {
                 self.flush_text()?;
                 return self.out.write_all(redacted.as_bytes());
             }
+            if let Some(redacted) = raw::redacted_into_json(self.engine, line) {
+                self.flush_text()?;
+                return self.out.write_all(redacted.as_bytes());
+            }
         }
         self.text.push_str(line);
         if self.text.len() >= MAX_BLOCK
@@ -187,6 +192,10 @@ impl<'e, W: Write> LineRedactor<'e, W> {
             self.flush_text()?;
             return self.out.write_all(redacted.as_bytes());
         }
+        if let Some(redacted) = raw::redacted_into_json(self.engine, &doc.text) {
+            self.flush_text()?;
+            return self.out.write_all(redacted.as_bytes());
+        }
         // Not JSON after all (a brace in a stack trace): it is text.
         self.text.push_str(&doc.text);
         Ok(())
@@ -197,7 +206,23 @@ impl<'e, W: Write> LineRedactor<'e, W> {
             return Ok(());
         }
         let redacted = self.engine.redact(&self.text);
-        self.out.write_all(redacted.as_bytes())?;
+        match &redacted {
+            Cow::Borrowed(text) => self.out.write_all(text.as_bytes())?,
+            // A secret across lines (`"-----BEGIN … KEY-----` then `\nkey":"v"}`) can
+            // join text lines into a JSON line, which then gets the JSON rules, as it
+            // would on a second pass.
+            Cow::Owned(text) => {
+                for line in text.split_inclusive('\n') {
+                    match is_json_line(line)
+                        .then(|| raw::redact(self.engine, line))
+                        .flatten()
+                    {
+                        Some(json) => self.out.write_all(json.as_bytes())?,
+                        None => self.out.write_all(line.as_bytes())?,
+                    }
+                }
+            }
+        }
         drop(redacted);
         self.text.clear();
         Ok(())

@@ -525,3 +525,102 @@ fn urls_with_json_escaped_slashes_still_lose_their_password() {
     assert!(!out.contains(&pw), "{out}");
     assert!(out.contains("[REDACTED:url_password]"), "{out}");
 }
+
+// Found by the `redact_json` fuzz target: a line that is almost JSON (a raw control
+// character inside a string) was redacted as text, which removed the control character
+// with the secret and left JSON whose key now names a secret; a second pass then
+// redacted the value under that key.
+#[test]
+fn text_that_redaction_turns_into_json_gets_the_json_rules_at_once() {
+    let r = Redactor::default();
+    let pass = super::testgen::random("a", 12);
+    let session = super::testgen::random("h", 24);
+    let under_key = super::testgen::random("a", 16);
+    let cases = [
+        // The control character inside the value a text rule removes.
+        format!("{{\"n\":1,\"a&password={pass}\u{0}\u{1}x\":\"{under_key}\"}}\n"),
+        format!("{{\"u/1?session_id={session}\u{1f}\":\"{under_key}\"}}\n"),
+        // A bad escape instead of a control character.
+        format!("{{\"token={pass}\\q\":\"{under_key}\"}}\n"),
+    ];
+    for input in &cases {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(input).is_err(),
+            "the input is not JSON: {input:?}"
+        );
+        let once = r.redact_json_text(input);
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&once).is_ok(),
+            "the output is JSON: {once:?}"
+        );
+        assert!(!once.contains(&under_key), "{once:?}");
+        assert!(
+            !once.contains(&pass) && !once.contains(&session),
+            "{once:?}"
+        );
+        assert_eq!(r.redact_json_text(&once), once, "not idempotent");
+        let mut streamed = Vec::new();
+        r.redact_stream(input.as_bytes(), &mut streamed).unwrap();
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            once,
+            "the stream agrees"
+        );
+    }
+    // The same inside a pretty-printed document, and as a document split over lines
+    // that are not one JSON value each.
+    let doc = format!("{{\n  \"password={pass}\u{2}\": \"{under_key}\"\n}}\n");
+    let split = format!("{{\"password={pass}\u{2}\":\n\"{under_key}\"}}\n");
+    for input in [doc, split] {
+        let once = r.redact_json_text(&input);
+        assert!(!once.contains(&under_key), "{once:?}");
+        assert_eq!(r.redact_json_text(&once), once, "not idempotent: {input:?}");
+    }
+    // The two inputs the fuzzer found.
+    for seed in [
+        include_str!("../../../fuzz/seeds/redact_json/crash-control-chars-become-valid-json"),
+        include_str!("../../../fuzz/seeds/redact_json/crash-control-chars-become-valid-json-2"),
+    ] {
+        let once = r.redact_json_text(seed);
+        assert_eq!(r.redact_json_text(&once), once, "not idempotent: {seed:?}");
+    }
+}
+
+// Found by the `redact_text` fuzz target: a key rule's replacement removed the `\`
+// that had ended a URL password early, so a second pass found the password.
+#[test]
+fn a_replacement_that_unblocks_an_earlier_rule_is_followed_by_it_at_once() {
+    let r = Redactor::default();
+    let pw = super::testgen::random("a", 12);
+    let key = super::testgen::random("a", 10);
+    let input = format!("es://u:{pw}-API_KEY={key}\\x&]:@host/x");
+    let once = r.redact_text(&input).into_owned();
+    assert!(!once.contains(&pw), "{once}");
+    assert!(!once.contains(&key), "{once}");
+    assert_eq!(r.redact_text(&once), once, "not idempotent");
+    let seed = include_str!("../../../fuzz/seeds/redact_text/crash-url-password-after-key-value");
+    let once = r.redact_text(seed).into_owned();
+    assert_eq!(r.redact_text(&once), once, "not idempotent: {seed:?}");
+}
+
+// Found by the `redact_json` fuzz target: a PEM key spread over two text lines was
+// replaced by one marker, which joined the lines into a JSON line whose key now named
+// a private key; a second pass redacted the value under it.
+#[test]
+fn text_lines_joined_into_json_by_a_replacement_get_the_json_rules() {
+    let r = Redactor::default();
+    let value = super::testgen::random("a", 14);
+    let input = format!(
+        "{{\"level\":\"info\",\"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\":\"{value}\"}}\n"
+    );
+    let once = r.redact_json_text(&input);
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&once).is_ok(),
+        "{once:?}"
+    );
+    assert!(!once.contains(&value), "{once:?}");
+    assert_eq!(r.redact_json_text(&once), once, "not idempotent");
+    let seed = include_str!("../../../fuzz/seeds/redact_json/crash-pem-key-joins-lines-into-json");
+    let once = r.redact_json_text(seed);
+    assert_eq!(r.redact_json_text(&once), once, "not idempotent: {seed:?}");
+}
