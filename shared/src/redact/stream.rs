@@ -19,12 +19,17 @@ const CHUNK: usize = 1 << 20;
 const TEXT_BLOCK: usize = 64 * 1024;
 /// Past this, a block or document is redacted whatever it holds, to bound memory.
 const MAX_BLOCK: usize = 16 * 1024 * 1024;
+/// A text block is not held open for a secret that may continue past this: no PEM key
+/// or YAML env entry is that long, and redacting a block costs time in its length.
+const CONTINUE_LIMIT: usize = 1024 * 1024;
 
 #[derive(Debug)]
 pub(crate) struct LineRedactor<'e, W> {
     engine: &'e Engine,
     out: W,
     text: String,
+    /// Whether `text` holds a `-----BEGIN` with no `-----END` after it.
+    pem_open: bool,
     doc: Option<Doc>,
 }
 
@@ -46,6 +51,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
             engine,
             out,
             text: String::new(),
+            pem_open: false,
             doc: None,
         }
     }
@@ -168,7 +174,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
                 return self.out.write_all(redacted.as_bytes());
             }
         }
-        self.text.push_str(line);
+        self.push_text(line);
         if self.text.len() >= MAX_BLOCK
             || (self.text.len() >= TEXT_BLOCK && !self.may_continue_a_secret(line))
         {
@@ -177,14 +183,29 @@ impl<'e, W: Write> LineRedactor<'e, W> {
         Ok(())
     }
 
-    /// Whether the next line may hold the rest of a secret that starts in the block.
+    /// Adds text to the block, keeping track of an open PEM block in constant time per
+    /// line (a search of the whole block per line made long text quadratic).
+    fn push_text(&mut self, text: &str) {
+        match (text.rfind("-----BEGIN"), text.rfind("-----END")) {
+            (Some(begin), Some(end)) => self.pem_open = begin > end,
+            (Some(_), None) => self.pem_open = true,
+            (None, Some(_)) => self.pem_open = false,
+            (None, None) => {}
+        }
+        self.text.push_str(text);
+    }
+
+    /// Whether the next line may hold the rest of a secret that starts in the block:
+    /// inside a PEM block, or after a YAML `name:` entry whose `value:` follows.
     fn may_continue_a_secret(&self, line: &str) -> bool {
-        let pem_open = match (self.text.rfind("-----BEGIN"), self.text.rfind("-----END")) {
-            (Some(begin), Some(end)) => begin > end,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        pem_open || line.to_ascii_lowercase().contains("name")
+        if self.text.len() >= CONTINUE_LIMIT {
+            return false;
+        }
+        let entry = line.trim_start().trim_start_matches("- ").trim_start();
+        self.pem_open
+            || entry
+                .get(..5)
+                .is_some_and(|k| k.eq_ignore_ascii_case("name:"))
     }
 
     fn finish_doc(&mut self, doc: &Doc) -> io::Result<()> {
@@ -197,7 +218,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
             return self.out.write_all(redacted.as_bytes());
         }
         // Not JSON after all (a brace in a stack trace): it is text.
-        self.text.push_str(&doc.text);
+        self.push_text(&doc.text);
         Ok(())
     }
 
@@ -225,6 +246,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
         }
         drop(redacted);
         self.text.clear();
+        self.pem_open = false;
         Ok(())
     }
 }
@@ -234,4 +256,65 @@ impl<'e, W: Write> LineRedactor<'e, W> {
 fn is_json_line(line: &str) -> bool {
     let trimmed = line.trim();
     trimmed.len() > 1 && trimmed.starts_with(['{', '['])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufReader, Read};
+
+    use crate::redact::Redactor;
+
+    /// Lines of log text, each naming its namespace, then a read error.
+    struct LogsThenError {
+        left: usize,
+        line: Vec<u8>,
+        at: usize,
+    }
+
+    impl Read for LogsThenError {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                return Err(std::io::Error::other("the input broke off"));
+            }
+            let mut n = 0;
+            while n < buf.len() && self.left > 0 {
+                buf[n] = self.line[self.at];
+                n += 1;
+                self.at += 1;
+                if self.at == self.line.len() {
+                    self.at = 0;
+                    self.left -= 1;
+                }
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn long_plain_text_is_written_out_in_blocks_not_held_until_the_end() {
+        // `namespace=` once made every line look like a YAML `name:` entry, so the block
+        // was held (and searched per line) up to 16 MiB: quadratic time on log text.
+        let line = format!(
+            "level=info namespace=shop-prod pod=web-{} msg=\"request completed\"\n",
+            fastrand::u32(..)
+        )
+        .into_bytes();
+        let lines = 3 * 1024 * 1024 / line.len();
+        let reader = LogsThenError {
+            left: lines,
+            line: line.clone(),
+            at: 0,
+        };
+        let mut out = Vec::new();
+        let err = Redactor::default()
+            .redact_stream(BufReader::new(reader), &mut out)
+            .expect_err("the input broke off");
+        assert_eq!(err.to_string(), "the input broke off");
+        assert!(
+            out.len() >= 1024 * 1024,
+            "only {} bytes were written before the end of the input",
+            out.len()
+        );
+        assert!(out.starts_with(&line), "clean text passes unchanged");
+    }
 }
