@@ -40,23 +40,11 @@ struct Member<'a> {
 /// Whether `text` is one JSON value (surrounded by whitespace only), as [`redact`]
 /// reads it.
 pub(crate) fn is_json(text: &str) -> bool {
-    let mut parser = Parser {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-        depth: 0,
-    };
-    parser.ws();
-    if parser.value().is_none() {
-        return false;
-    }
-    parser.ws();
-    parser.pos == text.len()
+    parse_whole(text).is_some()
 }
 
-/// `text` redacted: `None` when it is not one JSON value (surrounded by whitespace
-/// only), borrowed when nothing needed a change.
-pub(crate) fn redact<'a>(engine: &Engine, text: &'a str) -> Option<Cow<'a, str>> {
+/// `text` parsed as one JSON value surrounded by whitespace only.
+fn parse_whole(text: &str) -> Option<Node<'_>> {
     let mut parser = Parser {
         text,
         bytes: text.as_bytes(),
@@ -66,9 +54,13 @@ pub(crate) fn redact<'a>(engine: &Engine, text: &'a str) -> Option<Cow<'a, str>>
     parser.ws();
     let root = parser.value()?;
     parser.ws();
-    if parser.pos != text.len() {
-        return None;
-    }
+    (parser.pos == text.len()).then_some(root)
+}
+
+/// `text` redacted: `None` when it is not one JSON value (surrounded by whitespace
+/// only), borrowed when nothing needed a change.
+pub(crate) fn redact<'a>(engine: &Engine, text: &'a str) -> Option<Cow<'a, str>> {
+    let root = parse_whole(text)?;
     let mut edits = Vec::new();
     walk(engine, &root, None, &mut edits);
     if edits.is_empty() {

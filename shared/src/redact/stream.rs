@@ -165,11 +165,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
                 self.flush_text()?;
                 return self.out.write_all(line.as_bytes());
             }
-            if let Some(redacted) = raw::redact(self.engine, line) {
-                self.flush_text()?;
-                return self.out.write_all(redacted.as_bytes());
-            }
-            if let Some(redacted) = raw::redacted_into_json(self.engine, line) {
+            if let Some(redacted) = as_json(self.engine, line) {
                 self.flush_text()?;
                 return self.out.write_all(redacted.as_bytes());
             }
@@ -209,11 +205,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
     }
 
     fn finish_doc(&mut self, doc: &Doc) -> io::Result<()> {
-        if let Some(redacted) = raw::redact(self.engine, &doc.text) {
-            self.flush_text()?;
-            return self.out.write_all(redacted.as_bytes());
-        }
-        if let Some(redacted) = raw::redacted_into_json(self.engine, &doc.text) {
+        if let Some(redacted) = as_json(self.engine, &doc.text) {
             self.flush_text()?;
             return self.out.write_all(redacted.as_bytes());
         }
@@ -249,6 +241,12 @@ impl<'e, W: Write> LineRedactor<'e, W> {
         self.pem_open = false;
         Ok(())
     }
+}
+
+/// `text` redacted as JSON, or as text that redaction turns into JSON (which then gets
+/// the JSON rules at once); `None` when it is neither, and is text.
+fn as_json<'a>(engine: &Engine, text: &'a str) -> Option<Cow<'a, str>> {
+    raw::redact(engine, text).or_else(|| raw::redacted_into_json(engine, text).map(Cow::Owned))
 }
 
 /// A line that [`LineRedactor::line`] would treat as one JSON value (not the opening
