@@ -9,7 +9,7 @@ use shared::clock::SystemClock;
 use shared::collect::{self, CollectContext, CollectSettings};
 use shared::config::{ConfigError, Env};
 use shared::evidence::{EvidenceBundle, SourceStatus};
-use shared::redact::{RedactError, RedactionConfig, Redactor};
+use shared::redact::{RedactionConfig, Redactor};
 use shared::sources::backstage::{BackstageCatalog, CatalogConfig};
 use shared::sources::clusters::{ClustersConfig, KubeClusters};
 use shared::sources::logsql::LogSchema;
@@ -160,7 +160,7 @@ impl Context {
             .map(|l| Arc::new(l) as Arc<dyn LogSource>);
         let clusters = Arc::new(KubeClusters::new(config.clusters));
         let store = config.store.open().await.map_err(Error::Store)?;
-        let redactor = Redactor::new(&config.redaction).map_err(RedactError::into_config_error)?;
+        let redactor = Redactor::configured(&config.redaction)?;
         Ok(Self {
             collect: CollectContext {
                 catalog,

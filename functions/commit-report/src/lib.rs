@@ -15,7 +15,7 @@ use shared::analysis::Analysis;
 use shared::config::{ConfigError, Env};
 use shared::error::{Classify, ErrorKind};
 use shared::evidence::EvidenceBundle;
-use shared::redact::{RedactError, RedactionConfig, Redactor};
+use shared::redact::{RedactionConfig, Redactor};
 use shared::report::sink::{SharedSink, SinkConfig};
 use shared::report::{ReportConfig, ReportError, render};
 use shared::run::ReportRef;
@@ -128,7 +128,7 @@ impl Context {
     /// Opens the store and the sink `config` names.
     pub async fn connect(config: Config) -> Result<Self, Error> {
         let store = config.store.open().await?;
-        let redactor = Redactor::new(&config.redaction).map_err(RedactError::into_config_error)?;
+        let redactor = Redactor::configured(&config.redaction)?;
         Ok(Self::new(
             store,
             config.report,

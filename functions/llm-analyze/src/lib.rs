@@ -123,8 +123,7 @@ impl Context {
     /// Opens the store and the provider `config` names.
     pub async fn connect(config: Config) -> Result<Self, Error> {
         let store = config.store.open().await?;
-        let redactor = Redactor::new(&config.redaction)
-            .map_err(|e| shared::Error::from(e.into_config_error()))?;
+        let redactor = Redactor::configured(&config.redaction).map_err(shared::Error::from)?;
         let clock: SharedClock = Arc::new(SystemClock);
         let analyze =
             AnalyzeContext::connect(config.llm, Arc::new(redactor), store.clone(), clock)?;

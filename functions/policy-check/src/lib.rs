@@ -26,7 +26,7 @@ use shared::identity::{IdentityConfig, Principal, Verifier};
 use shared::policy::{
     AccessError, AccessRequest, Action, Authorizer, Credential, Decision, NamespaceLabels, Policy,
 };
-use shared::redact::{RedactError, RedactionConfig, Redactor};
+use shared::redact::{RedactionConfig, Redactor};
 
 /// This binary's configuration, parsed once.
 #[derive(Debug, Clone)]
@@ -80,7 +80,7 @@ impl Context {
     /// Builds clients from the configuration (needs a Tokio runtime for VictoriaLogs).
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         let clock: SharedClock = Arc::new(SystemClock);
-        let redactor = Redactor::new(&config.redaction).map_err(RedactError::into_config_error)?;
+        let redactor = Redactor::configured(&config.redaction)?;
         let audit =
             AuditLogger::new(&config.audit, Arc::new(redactor), clock.clone()).map_err(|e| {
                 ConfigError::invalid(

@@ -32,7 +32,7 @@ use shared::config::{ConfigError, Env};
 use shared::error::{Classify, ErrorKind};
 use shared::identity::IdentityConfig;
 use shared::policy::Policy;
-use shared::redact::{RedactError, RedactionConfig, Redactor};
+use shared::redact::{RedactionConfig, Redactor};
 use shared::sources::Catalog;
 use shared::sources::backstage::BackstageCatalog;
 
@@ -139,8 +139,7 @@ impl Context {
     /// this process, its steps configured from `env` like each function's own `main`.
     pub async fn from_env(config: Config, env: &impl Env) -> Result<Self, Error> {
         let clock: SharedClock = Arc::new(SystemClock);
-        let redactor =
-            Arc::new(Redactor::new(&config.redaction).map_err(RedactError::into_config_error)?);
+        let redactor = Arc::new(Redactor::configured(&config.redaction)?);
         let ledger = config.runner.ledger(clock.clone()).await?;
         let starter: SharedStarter = if let Some(arn) = &config.state_machine_arn {
             Arc::new(starter::StepFunctions::from_env(arn.clone()).await)

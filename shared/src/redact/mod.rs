@@ -201,9 +201,15 @@ impl RedactError {
 
 impl Redactor {
     /// The redactor the environment configures: the built-in rules plus
-    /// [`PATTERNS_VAR`] and [`KEYS_VAR`]. Every binary builds its redactor here.
+    /// [`PATTERNS_VAR`] and [`KEYS_VAR`].
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        Self::new(&RedactionConfig::from_env(env)?).map_err(RedactError::into_config_error)
+        Self::configured(&RedactionConfig::from_env(env)?)
+    }
+
+    /// [`Self::new`] for a binary's configuration: a bad rule is reported against the
+    /// variable it came from. Every binary builds its redactor here.
+    pub fn configured(config: &RedactionConfig) -> Result<Self, ConfigError> {
+        Self::new(config).map_err(RedactError::into_config_error)
     }
 
     /// Compiles the built-in rules and `config`'s additions into one automaton.
