@@ -1,18 +1,21 @@
-//! Free-text redaction: one prefilter pass, then one pass of a combined automaton.
+//! Free-text redaction: one prefilter pass, then a search by only the rules it names.
 //!
 //! The prefilter is an ASCII case-insensitive Aho-Corasick search for literals that
 //! every rule's match contains (`akia`, `eyj`, `bearer`, the sensitive key words, …).
 //! Most log lines contain none and are returned borrowed without running the regex
 //! (a stream runs the prefilter once over a whole chunk of lines, see `stream.rs`).
-//! A line that does contain one is searched once by a `regex_automata` meta regex
-//! built from all rules at once (a lazy DFA), not once per rule. Only a match is then
-//! taken apart into its groups, by that rule's own small regex on the match alone:
-//! resolving groups with the combined regex costs time in proportion to all rules.
+//! A text that does contain one is searched by the regexes of the rules whose
+//! literals it holds (see [`Plan`]): the key rules as one small `regex_automata` meta
+//! regex, any other rule by its own, and only a text naming many rules by the
+//! combined regex of all of them, whose lazy DFA is slow to build. Their matches are
+//! merged as the combined regex would order them. A match is then taken apart into
+//! its groups: the `key=value` rule's by hand (see `rules::key_value_secret`), the
+//! others by the rule's own regex on the match alone.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex_automata::meta::Regex;
 use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
@@ -77,6 +80,71 @@ pub(crate) struct Engine {
     /// Index of the `://` literal in the prefilter: it only counts with an `@` after it
     /// on the same line.
     url_anchor: Option<usize>,
+    /// Indexed by prefilter pattern: the rules that have that literal.
+    anchor_rules: Vec<Vec<usize>>,
+    /// Indexed by prefilter pattern: what a hit on it can hide from the prefilter,
+    /// which reports hits that do not overlap (see [`Hidden`]).
+    hidden: Vec<Hidden>,
+    /// The prefilter's literals, by pattern.
+    anchor_texts: Vec<String>,
+    /// See [`Self::hits_cover_json_strings`].
+    hits_cover_json_strings: bool,
+    /// Whether no literal holds a `[` or `]`, so none can cross a marker's edge.
+    markers_split_literals: bool,
+}
+
+/// The literals a leftmost-longest hit on one literal can hide.
+#[derive(Debug, Default)]
+struct Hidden {
+    /// The rules of the literals inside it: they are in the text wherever it is.
+    inside: Vec<usize>,
+    /// The literals that can start inside it and go on after it, each with how many
+    /// of its bytes would overlap: they are in the text when the rest follows.
+    partial: Vec<(usize, usize)>,
+}
+
+/// At most this many rules outside the key subset are searched one by one; a text
+/// holding the literals of more is searched with the combined regex.
+const MAX_SEPARATE_RULES: usize = 4;
+
+/// How one text is searched: the regexes that together find every match any rule
+/// could make in it, as the combined regex would (leftmost, then rule order).
+///
+/// The combined regex of all rules is the slowest way: its lazy DFA builds states
+/// over the NFA of every rule, so a process spends its first ~100 ms building them
+/// (measured on the 65 built-in rules), whatever the input. A text whose prefilter
+/// hits name a few rules is searched with those rules' own regexes instead.
+struct Plan<'e> {
+    searchers: Vec<Searcher<'e>>,
+}
+
+/// The rules a text's prefilter hits name: what a [`Plan`] is made from.
+#[derive(Debug, Default)]
+struct Candidates {
+    /// Too many, or unknown: search with the combined regex.
+    all: bool,
+    /// Some rule of the key subset.
+    key_rules: bool,
+    /// Rules outside the key subset.
+    singles: Vec<usize>,
+}
+
+struct Searcher<'e> {
+    regex: &'e Regex,
+    /// The rule index of each of the regex's patterns; `None` when they are the same.
+    rules: Option<&'e [usize]>,
+    /// For a regex of one rule, that rule's index.
+    single: Option<usize>,
+    next: Next,
+}
+
+/// A searcher's next match (numbered by rule), kept while it starts at or after the
+/// position searched from: it is then also the next match from there.
+#[derive(Clone, Copy)]
+enum Next {
+    Unknown,
+    Found(Match),
+    Done,
 }
 
 /// Some of the rules, searched as one regex, for texts whose prefilter hits are all
@@ -86,8 +154,9 @@ struct Subset {
     regex: Regex,
     /// The rule index of each of the subset's patterns.
     rules: Vec<usize>,
-    /// Indexed by prefilter pattern: whether a hit on it keeps the text in the subset.
-    anchors: Vec<bool>,
+    /// Bytes one of which every match of the subset contains, when each of its rules
+    /// says (see [`Rule::needs_one_of`]).
+    needs_one_of: Option<Vec<u8>>,
 }
 
 /// The groups of a match that decide its replacement.
@@ -130,19 +199,35 @@ impl Engine {
                 flat.dedup();
                 flat
             });
+        let (anchor_rules, hidden) = anchors.as_ref().map_or_else(Default::default, |anchors| {
+            anchor_rule_sets(&rules, anchors)
+        });
+        let anchor_texts = anchors.clone().unwrap_or_default();
+        let hits_cover_json_strings = anchors.as_ref().is_some_and(|anchors| {
+            anchors.iter().all(|a| {
+                ESCAPE_ANCHORS.contains(&a.as_str())
+                    || !a.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
+            })
+        });
+        let markers_split_literals = anchors
+            .as_ref()
+            .is_some_and(|anchors| anchors.iter().all(|a| !a.contains(['[', ']'])));
         let (prefilter, url_anchor, key_subset) = match anchors {
             Some(anchors) => {
                 // Case-insensitive search rules out the SIMD prefilter; the DFA is then
                 // several times faster than the default NFA for a few hundred anchors.
+                // Leftmost-longest: a plan needs each hit once, not every overlapping
+                // literal (see `Hidden`), and an overlapping search costs twice.
                 let ac = AhoCorasick::builder()
                     .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::LeftmostLongest)
                     .kind(Some(AhoCorasickKind::DFA))
                     .build(&anchors)
                     .map_err(|e| RedactError::Pattern {
                         name: "(prefilter)".to_owned(),
                         detail: e.to_string(),
                     })?;
-                let subset = key_subset(&rules, &keys, &anchors)?;
+                let subset = key_subset(&rules, &keys)?;
                 (Some(ac), anchors.iter().position(|a| a == "://"), subset)
             }
             None => (None, None, None),
@@ -157,7 +242,20 @@ impl Engine {
             prefilter,
             key_subset,
             url_anchor,
+            anchor_rules,
+            hidden,
+            anchor_texts,
+            hits_cover_json_strings,
+            markers_split_literals,
         })
+    }
+
+    /// Whether a JSON string without a prefilter hit in its raw text can be left alone:
+    /// true unless some literal holds a quote, a backslash or a control character,
+    /// which the raw text spells as an escape (the escapes that can spell other
+    /// characters, `\u` and `\/`, are hits themselves).
+    pub(crate) fn hits_cover_json_strings(&self) -> bool {
+        self.hits_cover_json_strings
     }
 
     pub(crate) fn keys(&self) -> &KeyMatcher {
@@ -169,8 +267,18 @@ impl Engine {
         let Some(ac) = &self.prefilter else {
             return true;
         };
-        ac.find_iter(text)
-            .any(|m| self.counts(text, m.pattern().as_usize(), m.end()))
+        ac.find_iter(text).any(|m| self.hit_counts(text, m))
+    }
+
+    /// Whether a prefilter hit counts, or may hide another literal that does (a hit
+    /// on `://` without an `@` counts for nothing itself).
+    fn hit_counts(&self, text: &str, m: aho_corasick::Match) -> bool {
+        let pattern = m.pattern().as_usize();
+        self.counts(text, pattern, m.end())
+            || self
+                .hidden
+                .get(pattern)
+                .is_some_and(|h| !h.inside.is_empty() || !h.partial.is_empty())
     }
 
     /// Whether a prefilter hit ending at `end` counts: `://` only with an `@` after it
@@ -192,7 +300,7 @@ impl Engine {
             return false;
         };
         for m in ac.find_iter(text) {
-            if self.counts(text, m.pattern().as_usize(), m.end()) {
+            if self.hit_counts(text, m) {
                 hit(m.start());
             }
         }
@@ -200,17 +308,29 @@ impl Engine {
     }
 
     pub(crate) fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        if !self.may_match(text) {
+        let mut rules = Candidates::default();
+        if !self.collect_rules(text, &mut rules) {
             return Cow::Borrowed(text);
         }
-        let Cow::Owned(mut out) = self.redact_once(text) else {
+        let Cow::Owned(mut out) = self.redact_once(text, &rules) else {
             return Cow::Borrowed(text);
         };
         // A replacement can remove what kept an earlier rule from matching (a `\` in a
         // key's value that ended a URL password), so the output is redacted again until
         // nothing changes: that is what makes redacting redacted text a no-op.
         for _ in 0..MAX_PASSES {
-            match self.redact_once(&out) {
+            if self.markers_split_literals {
+                // The output is the input with spans replaced by markers, and no literal
+                // can cross a marker's brackets: its hits are the input's, less those
+                // replaced, plus those inside the markers.
+                self.collect_marker_rules(&out, &mut rules);
+            } else {
+                rules = Candidates::default();
+                if !self.collect_rules(&out, &mut rules) {
+                    break;
+                }
+            }
+            match self.redact_once(&out, &rules) {
                 Cow::Owned(again) => out = again,
                 Cow::Borrowed(_) => break,
             }
@@ -218,52 +338,149 @@ impl Engine {
         Cow::Owned(out)
     }
 
-    fn redact_once<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let redacted = self.redact_rules(text);
+    /// One pass of the rules (those in `rules`), then the Secret manifests.
+    fn redact_once<'a>(&self, text: &'a str, rules: &Candidates) -> Cow<'a, str> {
+        let redacted = self.redact_rules(text, self.plan(rules, text));
         match super::yaml::redact_secret_data(&redacted) {
             Some(out) => Cow::Owned(out),
             None => redacted,
         }
     }
 
-    /// The subset to search `text` with, when its prefilter hits allow one.
-    fn subset_for(&self, text: &str) -> Option<&Subset> {
-        let subset = self.key_subset.as_ref()?;
-        let ac = self.prefilter.as_ref()?;
-        // Overlapping: a rule's literal may overlap another one (`pass`, `password`).
-        ac.find_overlapping_iter(text)
-            .all(|m| {
-                let pattern = m.pattern().as_usize();
-                subset.anchors.get(pattern).copied().unwrap_or(false)
-                    || !self.counts(text, pattern, m.end())
-            })
-            .then_some(subset)
+    /// Adds the rules the prefilter hits in `text` name to `rules`; `false` when it has
+    /// no hit that counts, so nothing can match.
+    fn collect_rules(&self, text: &str, rules: &mut Candidates) -> bool {
+        let Some(ac) = &self.prefilter else {
+            rules.all = true;
+            return true;
+        };
+        let mut any = false;
+        for m in ac.find_iter(text) {
+            let pattern = m.pattern().as_usize();
+            let mut found = |pattern: usize, end: usize| {
+                if self.counts(text, pattern, end) {
+                    any = true;
+                    for &rule in self
+                        .anchor_rules
+                        .get(pattern)
+                        .map_or(&[][..], Vec::as_slice)
+                    {
+                        self.add_rule(rule, rules);
+                    }
+                }
+            };
+            found(pattern, m.end());
+            let Some(hidden) = self.hidden.get(pattern) else {
+                continue;
+            };
+            for &(other, overlap) in &hidden.partial {
+                let start = m.end() - overlap;
+                let literal = self.anchor_texts.get(other).map_or("", String::as_str);
+                let rest = text.as_bytes().get(start..start + literal.len());
+                if rest.is_some_and(|rest| rest.eq_ignore_ascii_case(literal.as_bytes())) {
+                    found(other, start + literal.len());
+                }
+            }
+            if !hidden.inside.is_empty() {
+                any = true;
+                for &rule in &hidden.inside {
+                    self.add_rule(rule, rules);
+                }
+            }
+            if rules.all {
+                break;
+            }
+        }
+        any
     }
 
-    fn redact_rules<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let subset = self.subset_for(text);
-        let regex = subset.map_or(&self.regex, |s| &s.regex);
+    /// Adds to `rules` the rules the literals inside the markers in `text` name.
+    fn collect_marker_rules(&self, text: &str, rules: &mut Candidates) {
+        let mut seen: Vec<&str> = Vec::new();
+        for at in memchr::memmem::find_iter(text.as_bytes(), MARKER_PREFIX) {
+            let Some(len) = marker_len(&text[at..]) else {
+                continue;
+            };
+            let marker = &text[at..at + len];
+            if !seen.contains(&marker) {
+                seen.push(marker);
+                self.collect_rules(marker, rules);
+            }
+        }
+    }
+
+    /// Adds `rule` to `rules`: to the key subset's regex when it is in it, else as a
+    /// rule searched on its own (or, past [`MAX_SEPARATE_RULES`], to the combined regex).
+    fn add_rule(&self, rule: usize, rules: &mut Candidates) {
+        match &self.key_subset {
+            Some(subset) if !subset.rules.contains(&rule) => {
+                if !rules.singles.contains(&rule) {
+                    rules.singles.push(rule);
+                    rules.all |= rules.singles.len() > MAX_SEPARATE_RULES;
+                }
+            }
+            Some(_) => rules.key_rules = true,
+            None => rules.all = true,
+        }
+    }
+
+    /// The regexes that search `text` for `rules`.
+    fn plan(&self, rules: &Candidates, text: &str) -> Plan<'_> {
+        let all = || Plan {
+            searchers: vec![Searcher::new(&self.regex, None, None)],
+        };
+        if rules.all {
+            return all();
+        }
+        let mut searchers = Vec::with_capacity(rules.singles.len() + 1);
+        // Most texts that hold a key word hold no separator after it (a JSON key such
+        // as `prompt_tokens`): then no key rule can match.
+        if let Some(subset) = &self.key_subset
+            && rules.key_rules
+            && subset
+                .needs_one_of
+                .as_ref()
+                .is_none_or(|bytes| text.bytes().any(|b| bytes.contains(&b)))
+        {
+            searchers.push(Searcher::new(&subset.regex, Some(&subset.rules), None));
+        }
+        for &rule in &rules.singles {
+            match self.rule_regex(rule) {
+                Some(regex) => searchers.push(Searcher::new(regex, None, Some(rule))),
+                None => return all(),
+            }
+        }
+        Plan { searchers }
+    }
+
+    /// Rule `pid`'s own regex, compiled on first use.
+    fn rule_regex(&self, pid: usize) -> Option<&Regex> {
+        self.per_rule.get(pid).and_then(|cell| {
+            cell.get_or_init(|| {
+                // The combined regex compiled the same pattern, so this does too.
+                Regex::builder()
+                    .syntax(syntax::Config::new().crlf(true))
+                    .build(&self.rules.get(pid)?.pattern)
+                    .ok()
+            })
+            .as_ref()
+        })
+    }
+
+    fn redact_rules<'a>(&self, text: &'a str, mut plan: Plan<'_>) -> Cow<'a, str> {
         let mut out = String::new();
         let mut copied = 0;
         let mut at = 0;
         while at < text.len() {
-            let Some(found) = regex.search(&Input::new(text).range(at..)) else {
-                break;
-            };
-            // The match as the combined regex would number it.
-            let pattern = match subset {
-                Some(s) => s.rules.get(found.pattern().as_usize()).copied(),
-                None => Some(found.pattern().as_usize()),
-            };
-            let Some(m) = pattern
-                .and_then(|p| regex_automata::PatternID::new(p).ok())
-                .map(|p| Match::new(p, found.span()))
-            else {
+            let Some(m) = plan.next_match(text, at) else {
                 break;
             };
             let caps = self.groups(text, m);
             match self.replacement(text, m, &caps) {
                 Ok((span, label)) => {
+                    if copied == 0 {
+                        out.reserve(text.len() + 32);
+                    }
                     out.push_str(&text[copied..span.start]);
                     out.push_str(&marker(label));
                     copied = span.end;
@@ -305,17 +522,7 @@ impl Engine {
     /// case-insensitive matching let in), so the rule's own regex decides.
     fn tail_groups(&self, text: &str, m: Match) -> Option<Groups> {
         let pid = m.pattern().as_usize();
-        let tail = self
-            .tails
-            .get(pid)?
-            .get_or_init(|| {
-                let pattern = self.rules.get(pid)?.key_tail.as_ref()?;
-                Regex::builder()
-                    .syntax(syntax::Config::new().crlf(true))
-                    .build(pattern)
-                    .ok()
-            })
-            .as_ref()?;
+        self.rules.get(pid)?.key_tail.as_ref()?;
         let matched = &text.as_bytes()[m.range()];
         let key_len = matched
             .iter()
@@ -330,6 +537,24 @@ impl Engine {
             return None;
         }
         let key_end = m.start() + key_len;
+        let key = Span::from(m.start()..key_end);
+        if let Some(secret) = super::rules::key_value_secret(text, key_end, m.end()) {
+            return Some(Groups {
+                key: Some(key),
+                secret: Some(secret),
+            });
+        }
+        let tail = self
+            .tails
+            .get(pid)?
+            .get_or_init(|| {
+                let pattern = self.rules.get(pid)?.key_tail.as_ref()?;
+                Regex::builder()
+                    .syntax(syntax::Config::new().crlf(true))
+                    .build(pattern)
+                    .ok()
+            })
+            .as_ref()?;
         // The haystack ends with the match, so the tail's `\z` holds only there.
         let hay = &text[..m.end()];
         let mut caps = tail.create_captures();
@@ -341,7 +566,7 @@ impl Engine {
         );
         let whole = caps.get_match()?;
         (whole.start() == key_end && whole.end() == m.end()).then(|| Groups {
-            key: Some(Span::from(m.start()..key_end)),
+            key: Some(key),
             secret: caps.get_group_by_name("secret"),
         })
     }
@@ -351,16 +576,7 @@ impl Engine {
     /// it ever did not, the combined regex resolves them as it used to.
     fn captures(&self, text: &str, m: Match) -> Captures {
         let pid = m.pattern().as_usize();
-        let rule_regex = self.per_rule.get(pid).and_then(|cell| {
-            cell.get_or_init(|| {
-                // The combined regex compiled the same pattern, so this does too.
-                Regex::builder()
-                    .syntax(syntax::Config::new().crlf(true))
-                    .build(&self.rules[pid].pattern)
-                    .ok()
-            })
-            .as_ref()
-        });
+        let rule_regex = self.rule_regex(pid);
         if let Some(re) = rule_regex {
             let mut caps = re.create_captures();
             let input = Input::new(text).span(m.span()).anchored(Anchored::Yes);
@@ -422,14 +638,113 @@ impl Engine {
     }
 }
 
+impl<'e> Searcher<'e> {
+    fn new(regex: &'e Regex, rules: Option<&'e [usize]>, single: Option<usize>) -> Self {
+        Self {
+            regex,
+            rules,
+            single,
+            next: Next::Unknown,
+        }
+    }
+
+    /// The searcher's first match starting at or after `at`, numbered by rule.
+    fn next_from(&mut self, text: &str, at: usize) -> Option<Match> {
+        match self.next {
+            Next::Found(m) if m.start() >= at => return Some(m),
+            Next::Done => return None,
+            Next::Unknown | Next::Found(_) => {}
+        }
+        let found = self
+            .regex
+            .search(&Input::new(text).range(at..))
+            .and_then(|found| {
+                let local = found.pattern().as_usize();
+                let rule = match (self.single, self.rules) {
+                    (Some(rule), _) => Some(rule),
+                    (None, Some(rules)) => rules.get(local).copied(),
+                    (None, None) => Some(local),
+                }?;
+                let pid = regex_automata::PatternID::new(rule).ok()?;
+                Some(Match::new(pid, found.span()))
+            });
+        self.next = found.map_or(Next::Done, Next::Found);
+        found
+    }
+}
+
+impl Plan<'_> {
+    /// The match the combined regex of all rules would find from `at`: the leftmost of
+    /// the searchers' matches and, at the same start, the one of the first rule.
+    fn next_match(&mut self, text: &str, at: usize) -> Option<Match> {
+        let mut best: Option<Match> = None;
+        for searcher in &mut self.searchers {
+            if let Some(m) = searcher.next_from(text, at) {
+                let better = best.is_none_or(|b| {
+                    (m.start(), m.pattern().as_usize()) < (b.start(), b.pattern().as_usize())
+                });
+                if better {
+                    best = Some(m);
+                }
+            }
+        }
+        best
+    }
+}
+
+/// For each prefilter literal: the rules that have it, and the rules of the literals
+/// a leftmost-longest hit on it can hide (inside it, or starting inside it and going
+/// on after it), compared ASCII case-insensitively as the prefilter does.
+fn anchor_rule_sets(rules: &[Rule], anchors: &[String]) -> (Vec<Vec<usize>>, Vec<Hidden>) {
+    let lower: Vec<String> = anchors.iter().map(|a| a.to_ascii_lowercase()).collect();
+    let own: Vec<Vec<usize>> = lower
+        .iter()
+        .map(|a| {
+            rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| {
+                    r.anchors
+                        .as_ref()
+                        .is_some_and(|list| list.iter().any(|l| l.eq_ignore_ascii_case(a)))
+                })
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect();
+    let hidden = lower
+        .iter()
+        .map(|a| {
+            let mut hidden = Hidden::default();
+            for (other, b) in lower.iter().enumerate() {
+                if a == b {
+                    continue;
+                }
+                if a.contains(b.as_str()) {
+                    hidden.inside.extend(own[other].iter().copied());
+                    continue;
+                }
+                for k in 1..a.len().min(b.len()) {
+                    if a.is_char_boundary(a.len() - k)
+                        && b.is_char_boundary(k)
+                        && a[a.len() - k..] == b[..k]
+                    {
+                        hidden.partial.push((other, k));
+                    }
+                }
+            }
+            hidden.inside.sort_unstable();
+            hidden.inside.dedup();
+            hidden
+        })
+        .collect();
+    (own, hidden)
+}
+
 /// The rules whose literals include a sensitive key's (the key rules, and any other
 /// rule a key word can start), compiled as one regex in their order; `None` when that
 /// is every rule.
-fn key_subset(
-    rules: &[Rule],
-    keys: &KeyMatcher,
-    anchors: &[String],
-) -> Result<Option<Subset>, RedactError> {
+fn key_subset(rules: &[Rule], keys: &KeyMatcher) -> Result<Option<Subset>, RedactError> {
     let Some(key_anchors) = keys.anchors() else {
         return Ok(None);
     };
@@ -446,15 +761,6 @@ fn key_subset(
     if members.len() == rules.len() {
         return Ok(None);
     }
-    // A hit keeps a text in the subset when no rule outside it has that literal.
-    let in_subset: Vec<bool> = anchors
-        .iter()
-        .map(|a| {
-            rules.iter().enumerate().all(|(i, r)| {
-                members.contains(&i) || r.anchors.as_ref().is_none_or(|list| !list.contains(a))
-            })
-        })
-        .collect();
     let patterns: Vec<&str> = members.iter().map(|&i| rules[i].pattern.as_str()).collect();
     let regex = Regex::builder()
         .configure(Regex::config().hybrid_cache_capacity(DFA_CACHE_BYTES))
@@ -464,10 +770,20 @@ fn key_subset(
             name: "(key rules)".to_owned(),
             detail: e.to_string(),
         })?;
+    let needs_one_of = members
+        .iter()
+        .map(|&i| rules[i].needs_one_of)
+        .collect::<Option<Vec<&[u8]>>>()
+        .map(|all| {
+            let mut bytes: Vec<u8> = all.concat();
+            bytes.sort_unstable();
+            bytes.dedup();
+            bytes
+        });
     Ok(Some(Subset {
         regex,
         rules: members,
-        anchors: in_subset,
+        needs_one_of,
     }))
 }
 

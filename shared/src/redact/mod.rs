@@ -160,6 +160,7 @@ fn custom_rule(p: &CustomPattern) -> Result<rules::Rule, RedactError> {
         check: rules::Check::Shape,
         anchors: required_literals(&hir),
         key_tail: None,
+        needs_one_of: None,
     })
 }
 

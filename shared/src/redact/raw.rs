@@ -57,12 +57,49 @@ fn parse_whole(text: &str) -> Option<Node<'_>> {
     (parser.pos == text.len()).then_some(root)
 }
 
+/// Where the prefilter found its literals in a text: the starts of the hits, as
+/// offsets into a larger text of which this one begins at `offset`.
+///
+/// A JSON string whose raw text holds no hit needs no rule: no literal appears in it,
+/// and decoding its escapes cannot make one appear (a `\u` or `\/` escape is itself a
+/// hit, see [`Engine::hits_cover_json_strings`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hits<'h> {
+    starts: &'h [usize],
+    offset: usize,
+}
+
+impl<'h> Hits<'h> {
+    pub(crate) fn new(starts: &'h [usize], offset: usize) -> Self {
+        Self { starts, offset }
+    }
+
+    /// Whether a hit starts inside `span` of this text.
+    pub(crate) fn within(&self, (start, end): (usize, usize)) -> bool {
+        let from = self.offset + start;
+        let i = self.starts.partition_point(|&h| h < from);
+        self.starts.get(i).is_some_and(|&h| h < self.offset + end)
+    }
+}
+
 /// `text` redacted: `None` when it is not one JSON value (surrounded by whitespace
 /// only), borrowed when nothing needed a change.
 pub(crate) fn redact<'a>(engine: &Engine, text: &'a str) -> Option<Cow<'a, str>> {
+    redact_with_hits(engine, text, None)
+}
+
+/// [`redact`], given where the prefilter's hits in `text` are: strings without one
+/// are not looked at.
+pub(crate) fn redact_with_hits<'a>(
+    engine: &Engine,
+    text: &'a str,
+    hits: Option<Hits<'_>>,
+) -> Option<Cow<'a, str>> {
     let root = parse_whole(text)?;
     let mut edits = Vec::new();
-    walk(engine, &root, None, &mut edits);
+    let hits = hits.filter(|_| engine.hits_cover_json_strings());
+    let walker = Walker { engine, hits };
+    walker.walk(&root, None, &mut edits);
     if edits.is_empty() {
         return Some(Cow::Borrowed(text));
     }
@@ -109,90 +146,103 @@ fn replace_leaf(node: &Node<'_>, label: &str, edits: &mut Edits) {
     }
 }
 
-fn walk(engine: &Engine, node: &Node<'_>, inherited: Option<&str>, edits: &mut Edits) {
-    match node {
-        Node::Str { span, value } => match inherited {
-            Some(label) => replace_leaf(node, label, edits),
-            None => {
-                if let Cow::Owned(redacted) = engine.redact(value) {
-                    edits.push((*span, json_string(&redacted)));
-                }
-            }
-        },
-        Node::Num { .. } => {
-            if let Some(label) = inherited {
-                replace_leaf(node, label, edits);
-            }
-        }
-        Node::Literal => {}
-        Node::Arr(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let flag_label = (inherited.is_none() && i > 0)
-                    .then(|| flag_label(engine, &items[i - 1], item))
-                    .flatten();
-                match flag_label {
-                    Some(label) => replace_leaf(item, label, edits),
-                    None => walk(engine, item, inherited, edits),
-                }
-            }
-        }
-        Node::Obj(members) => walk_object(engine, members, inherited, edits),
-    }
+struct Walker<'e, 'h> {
+    engine: &'e Engine,
+    hits: Option<Hits<'h>>,
 }
 
-/// The label for `item` when it is the value of the sensitive flag before it
-/// (`["--db-password", "hunter2"]`).
-fn flag_label<'e>(engine: &'e Engine, flag: &Node<'_>, item: &Node<'_>) -> Option<&'e str> {
-    let Node::Str { value: flag, .. } = flag else {
-        return None;
-    };
-    if !flag.starts_with('-') || flag.contains('=') {
-        return None;
+impl Walker<'_, '_> {
+    /// Whether the text rules may find anything in the string at `span`.
+    fn may_match(&self, span: (usize, usize)) -> bool {
+        self.hits.is_none_or(|hits| hits.within(span))
     }
-    let label = engine.keys().label(flag)?;
-    matches!(item, Node::Str { value, .. } if !value.starts_with('-')).then_some(label)
-}
 
-fn walk_object(
-    engine: &Engine,
-    members: &[Member<'_>],
-    inherited: Option<&str>,
-    edits: &mut Edits,
-) {
-    // Keys are text too (a map keyed by token must not leak it), and the rules below
-    // look at the redacted key, as the value-based redaction does.
-    let keys: Vec<Cow<'_, str>> = members
-        .iter()
-        .map(|m| {
-            if inherited.is_none() {
-                engine.redact(&m.key)
-            } else {
-                Cow::Borrowed(m.key.as_ref())
+    fn walk(&self, node: &Node<'_>, inherited: Option<&str>, edits: &mut Edits) {
+        let engine = self.engine;
+        match node {
+            Node::Str { span, value } => match inherited {
+                Some(label) => replace_leaf(node, label, edits),
+                None => {
+                    if self.may_match(*span)
+                        && let Cow::Owned(redacted) = engine.redact(value)
+                    {
+                        edits.push((*span, json_string(&redacted)));
+                    }
+                }
+            },
+            Node::Num { .. } => {
+                if let Some(label) = inherited {
+                    replace_leaf(node, label, edits);
+                }
             }
-        })
-        .collect();
-    let env_label = if inherited.is_none() {
-        env_entry_label(engine, members, &keys)
-    } else {
-        None
-    };
-    let secret_manifest = inherited.is_none() && is_kubernetes_secret(members, &keys);
-    for (member, key) in members.iter().zip(&keys) {
-        if let Cow::Owned(new) = key {
-            edits.push((member.key_span, json_string(new)));
+            Node::Literal => {}
+            Node::Arr(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let flag_label = (inherited.is_none() && i > 0)
+                        .then(|| Self::flag_label(engine, &items[i - 1], item))
+                        .flatten();
+                    match flag_label {
+                        Some(label) => replace_leaf(item, label, edits),
+                        None => self.walk(item, inherited, edits),
+                    }
+                }
+            }
+            Node::Obj(members) => self.walk_object(members, inherited, edits),
         }
-        let key = key.as_ref();
-        if inherited.is_some() && is_descriptive(key) {
-            walk(engine, &member.value, None, edits);
-            continue;
+    }
+
+    /// The label for `item` when it is the value of the sensitive flag before it
+    /// (`["--db-password", "hunter2"]`).
+    fn flag_label<'e>(engine: &'e Engine, flag: &Node<'_>, item: &Node<'_>) -> Option<&'e str> {
+        let Node::Str { value: flag, .. } = flag else {
+            return None;
+        };
+        if !flag.starts_with('-') || flag.contains('=') {
+            return None;
         }
-        let label = inherited
-            .or_else(|| engine.keys().label(key))
-            .or_else(|| env_label.filter(|_| key.eq_ignore_ascii_case("value")))
-            .or_else(|| {
-                (secret_manifest && (key == "data" || key == "stringData")).then_some("secret")
-            });
-        walk(engine, &member.value, label, edits);
+        let label = engine.keys().label(flag)?;
+        matches!(item, Node::Str { value, .. } if !value.starts_with('-')).then_some(label)
+    }
+
+    fn walk_object(&self, members: &[Member<'_>], inherited: Option<&str>, edits: &mut Edits) {
+        let engine = self.engine;
+        // Keys are text too (a map keyed by token must not leak it), and the rules below
+        // look at the redacted key, as the value-based redaction does.
+        let keys: Vec<Cow<'_, str>> = members
+            .iter()
+            .map(|m| {
+                if inherited.is_none() && self.may_match(m.key_span) {
+                    engine.redact(&m.key)
+                } else {
+                    Cow::Borrowed(m.key.as_ref())
+                }
+            })
+            .collect();
+        let env_label = if inherited.is_none() {
+            env_entry_label(engine, members, &keys)
+        } else {
+            None
+        };
+        let secret_manifest = inherited.is_none() && is_kubernetes_secret(members, &keys);
+        for (member, key) in members.iter().zip(&keys) {
+            if let Cow::Owned(new) = key {
+                edits.push((member.key_span, json_string(new)));
+            }
+            // A sensitive key holds one of the prefilter's literals.
+            let key_may_match = self.may_match(member.key_span);
+            let key = key.as_ref();
+            if inherited.is_some() && is_descriptive(key) {
+                self.walk(&member.value, None, edits);
+                continue;
+            }
+            let label = inherited
+                .or_else(|| key_may_match.then(|| engine.keys().label(key)).flatten())
+                .or_else(|| env_label.filter(|_| key.eq_ignore_ascii_case("value")))
+                .or_else(|| {
+                    (secret_manifest && (key == "data" || key == "stringData")).then_some("secret")
+                });
+            self.walk(&member.value, label, edits);
+        }
     }
 }
 
@@ -385,7 +435,7 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         let rest = &self.bytes[start..];
         let end = memchr_quote_or_escape(rest)?;
-        if rest[..end].iter().any(|&b| b < 0x20) {
+        if has_control(&rest[..end]) {
             return None;
         }
         if rest[end] == b'"' {
@@ -423,7 +473,7 @@ impl<'a> Parser<'a> {
                     // Copy the run up to the next quote or escape at once.
                     let run = &self.bytes[self.pos..];
                     let n = memchr_quote_or_escape(run)?;
-                    if run[..n].iter().any(|&b| b < 0x20) {
+                    if has_control(&run[..n]) {
                         return None;
                     }
                     out.push_str(&self.text[self.pos..self.pos + n]);
@@ -462,5 +512,11 @@ impl<'a> Parser<'a> {
 }
 
 fn memchr_quote_or_escape(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'"' || b == b'\\')
+    memchr::memchr2(b'"', b'\\', bytes)
+}
+
+/// Whether `bytes` holds a raw control character, which a JSON string cannot. A fold
+/// without an early exit, so the compiler can check many bytes at once.
+fn has_control(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0u8, |found, &b| found | u8::from(b < 0x20)) != 0
 }

@@ -40,6 +40,9 @@ pub(crate) struct Rule {
     /// resolved by this small pattern alone, which costs a fraction of the whole rule's
     /// (whose key alternation makes a backtracking search slow).
     pub(crate) key_tail: Option<String>,
+    /// Bytes one of which every match contains, when the rule's regex says so plainly
+    /// (a separator such as `=`): a text without any cannot match.
+    pub(crate) needs_one_of: Option<&'static [u8]>,
 }
 
 /// A value after `key=`, `key: ` or `"key": `: quoted (JSON-escaped quotes too) or a
@@ -57,8 +60,64 @@ const VALUE: &str = concat!(
 /// word, the value. It cannot start with a key character.
 fn key_value_tail() -> String {
     format!(
-        r#"\\?["']?[ \t]*[:=][ \t]*(?:(?i:bearer|basic|token|digest|negotiate)[ \t]+)?(?P<secret>{VALUE})"#
+        r#"\\?["']?[ \t]*[:=][ \t]*(?:(?i:{schemes})[ \t]+)?(?P<secret>{VALUE})"#,
+        schemes = SCHEMES.join("|")
     )
+}
+
+/// The schemes [`key_value_tail`] allows before a value (`Authorization: Bearer …`).
+const SCHEMES: [&str; 5] = ["bearer", "basic", "token", "digest", "negotiate"];
+
+/// The `secret` group of a [`key_value_tail`] match that runs from `from` (just after
+/// the key) to `end`, read without a regex: the separator, then an optional scheme
+/// word, then the value up to `end`. `None` when the text is not that simple (no
+/// separator where one must be, or non-ASCII text where the scheme may be, which the
+/// regex's Unicode case folding reads its own way): the tail's regex then decides.
+/// `tail_reading_matches_the_regex` checks the two agree.
+pub(crate) fn key_value_secret(
+    text: &str,
+    from: usize,
+    end: usize,
+) -> Option<regex_automata::Span> {
+    let bytes = text.as_bytes().get(..end)?;
+    let blank = |at: usize| matches!(bytes.get(at), Some(b' ' | b'\t'));
+    let mut at = from;
+    if bytes.get(at) == Some(&b'\\') {
+        at += 1;
+    }
+    if matches!(bytes.get(at), Some(b'"' | b'\'')) {
+        at += 1;
+    }
+    while blank(at) {
+        at += 1;
+    }
+    if !matches!(bytes.get(at), Some(b':' | b'=')) {
+        return None;
+    }
+    at += 1;
+    while blank(at) {
+        at += 1;
+    }
+    let near = bytes.get(at..end.min(at + 16))?;
+    if !near.is_ascii() {
+        return None;
+    }
+    if let Some(word) = SCHEMES
+        .iter()
+        .find(|w| near.len() > w.len() && near[..w.len()].eq_ignore_ascii_case(w.as_bytes()))
+    {
+        let mut after = at + word.len();
+        if blank(after) {
+            while blank(after) {
+                after += 1;
+            }
+            // The scheme is taken when a value follows it within the match.
+            if after < end {
+                at = after;
+            }
+        }
+    }
+    (at < end).then(|| regex_automata::Span::from(at..end))
 }
 
 pub(crate) fn shape(label: &str, pattern: &str, anchors: &[&str]) -> Rule {
@@ -68,6 +127,7 @@ pub(crate) fn shape(label: &str, pattern: &str, anchors: &[&str]) -> Rule {
         check: Check::Shape,
         anchors: Some(anchors.iter().map(|a| (*a).to_owned()).collect()),
         key_tail: None,
+        needs_one_of: None,
     }
 }
 
@@ -82,6 +142,8 @@ pub(crate) fn builtin(keys: &KeyMatcher) -> Vec<Rule> {
         check: Check::Key,
         anchors: key_anchors.clone(),
         key_tail: None,
+        // `key=value` and `name: … value: …` need a `:` or `=`, `--flag value` a `-`.
+        needs_one_of: Some(b":=-"),
     };
     let mut rules = vec![
         // PEM in every flavour (RSA, EC, DSA, PKCS#8, ENCRYPTED, OPENSSH, PGP's
@@ -166,11 +228,14 @@ pub(crate) fn builtin(keys: &KeyMatcher) -> Vec<Rule> {
             &["jdbc:oracle:"],
         ),
         // ADO.NET / JDBC style `...;Password=p w;`: up to the next ';', spaces included.
-        shape(
-            "password",
-            r#";[ \t]*(?i:password|pwd)[ \t]*=[ \t]*(?P<secret>[^;"'\r\n]*[^;"'\r\n \t])"#,
-            &["password", "pwd"],
-        ),
+        Rule {
+            needs_one_of: Some(b";"),
+            ..shape(
+                "password",
+                r#";[ \t]*(?i:password|pwd)[ \t]*=[ \t]*(?P<secret>[^;"'\r\n]*[^;"'\r\n \t])"#,
+                &["password", "pwd"],
+            )
+        },
         // Kubernetes env entries in JSON, YAML block or flow style:
         // `name: DB_PASSWORD` then `value: ...` on the same or the next line.
         key_rule(format!(
@@ -188,4 +253,94 @@ pub(crate) fn builtin(keys: &KeyMatcher) -> Vec<Rule> {
         )),
     ]);
     rules
+}
+
+#[cfg(test)]
+mod tests {
+    use regex_automata::meta::Regex;
+    use regex_automata::util::syntax;
+
+    use super::*;
+
+    /// A random piece of what may follow a key in text.
+    fn piece() -> String {
+        let pieces = [
+            "\\",
+            "\"",
+            "'",
+            " ",
+            "\t",
+            ":",
+            "=",
+            "==",
+            ": ",
+            " = ",
+            "\\\"",
+            "bearer",
+            "Bearer",
+            "BASIC",
+            "token",
+            "Digest",
+            "negotiate",
+            "bearerx",
+            " ",
+            "  ",
+            "\t ",
+            ",",
+            "&",
+            ";",
+            "{",
+            "[",
+            "]",
+            "}",
+            "\r\n",
+            "ü",
+            "é",
+        ];
+        match fastrand::u8(..4) {
+            0 => super::super::testgen::random("a", fastrand::usize(1..12)),
+            1 => format!(
+                "\"{}\"",
+                super::super::testgen::random("a", fastrand::usize(0..6))
+            ),
+            _ => pieces[fastrand::usize(..pieces.len())].to_owned(),
+        }
+    }
+
+    #[test]
+    fn tail_reading_matches_the_regex() {
+        // The key=value rule alone, with its groups, as the engine would resolve them.
+        let keys = KeyMatcher::new(&[]);
+        let rule = builtin(&keys)
+            .into_iter()
+            .find(|r| r.key_tail.is_some())
+            .expect("the key=value rule has a tail");
+        let regex = Regex::builder()
+            .syntax(syntax::Config::new().crlf(true))
+            .build(&rule.pattern)
+            .expect("the rule compiles");
+        let mut compared = 0;
+        for _ in 0..20_000 {
+            let key = "api_token";
+            let tail: String = (0..fastrand::usize(1..7)).map(|_| piece()).collect();
+            let text = format!("{key}{tail}");
+            let mut caps = regex.create_captures();
+            regex.captures(&text, &mut caps);
+            let Some(m) = caps.get_match().filter(|m| m.start() == 0) else {
+                continue;
+            };
+            if caps.get_group_by_name("key").map(|k| k.end) != Some(key.len()) {
+                continue;
+            }
+            if let Some(secret) = key_value_secret(&text, key.len(), m.end()) {
+                assert_eq!(
+                    Some(secret),
+                    caps.get_group_by_name("secret"),
+                    "the value read by hand differs from the regex's in {text:?}"
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 1_000, "only {compared} tails were compared");
+    }
 }

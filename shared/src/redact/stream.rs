@@ -11,12 +11,12 @@ use std::borrow::Cow;
 use std::io::{self, BufRead, Read, Write};
 
 use super::engine::Engine;
-use super::raw;
+use super::raw::{self, Hits};
 
 /// Input is read and prefiltered this much at a time.
 const CHUNK: usize = 1 << 20;
 /// A text block is redacted once it is this long (at a line that cannot split a secret).
-const TEXT_BLOCK: usize = 64 * 1024;
+const TEXT_BLOCK: usize = 4 * 1024;
 /// Past this, a block or document is redacted whatever it holds, to bound memory.
 const MAX_BLOCK: usize = 16 * 1024 * 1024;
 /// A text block is not held open for a secret that may continue past this: no PEM key
@@ -90,8 +90,8 @@ impl<'e, W: Write> LineRedactor<'e, W> {
         let Ok(text) = std::str::from_utf8(bytes) else {
             for line in bytes.split_inclusive(|b| *b == b'\n') {
                 match std::str::from_utf8(line) {
-                    Ok(line) => self.line(line)?,
-                    Err(_) => self.line(&String::from_utf8_lossy(line))?,
+                    Ok(line) => self.line(line, None)?,
+                    Err(_) => self.line(&String::from_utf8_lossy(line), None)?,
                 }
             }
             return Ok(());
@@ -99,7 +99,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
         let mut hits = Vec::new();
         if !self.engine.for_each_hit(text, |at| hits.push(at)) {
             for line in text.split_inclusive('\n') {
-                self.line(line)?;
+                self.line(line, None)?;
             }
             return Ok(());
         }
@@ -126,7 +126,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
                 if let Some((from, to)) = clean_run.take() {
                     self.out.write_all(&bytes[from..to])?;
                 }
-                self.line(line)?;
+                self.line(line, Some(Hits::new(&hits[next_hit..], start)))?;
             }
             start = end;
         }
@@ -136,7 +136,8 @@ impl<'e, W: Write> LineRedactor<'e, W> {
         Ok(())
     }
 
-    fn line(&mut self, line: &str) -> io::Result<()> {
+    /// One line; `hits`, when known, says where the prefilter's hits in it are.
+    fn line(&mut self, line: &str, hits: Option<Hits<'_>>) -> io::Result<()> {
         if let Some(doc) = &mut self.doc {
             doc.text.push_str(line);
             let closes = line.trim_start().starts_with(doc.close) && indent(line) == doc.indent;
@@ -161,11 +162,15 @@ impl<'e, W: Write> LineRedactor<'e, W> {
             // A bracketed line that is not JSON is text, and must not split the block
             // it is in: the context of a secret (`kind: Secret`, `-----BEGIN`) may be
             // before it and the secret after it.
-            if !self.engine.may_match(line) && (self.text.is_empty() || raw::is_json(line)) {
+            let may_match = match hits {
+                Some(hits) => hits.within((0, line.len())),
+                None => self.engine.may_match(line),
+            };
+            if !may_match && (self.text.is_empty() || raw::is_json(line)) {
                 self.flush_text()?;
                 return self.out.write_all(line.as_bytes());
             }
-            if let Some(redacted) = as_json(self.engine, line) {
+            if let Some(redacted) = as_json(self.engine, line, hits) {
                 self.flush_text()?;
                 return self.out.write_all(redacted.as_bytes());
             }
@@ -205,7 +210,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
     }
 
     fn finish_doc(&mut self, doc: &Doc) -> io::Result<()> {
-        if let Some(redacted) = as_json(self.engine, &doc.text) {
+        if let Some(redacted) = as_json(self.engine, &doc.text, None) {
             self.flush_text()?;
             return self.out.write_all(redacted.as_bytes());
         }
@@ -245,8 +250,9 @@ impl<'e, W: Write> LineRedactor<'e, W> {
 
 /// `text` redacted as JSON, or as text that redaction turns into JSON (which then gets
 /// the JSON rules at once); `None` when it is neither, and is text.
-fn as_json<'a>(engine: &Engine, text: &'a str) -> Option<Cow<'a, str>> {
-    raw::redact(engine, text).or_else(|| raw::redacted_into_json(engine, text).map(Cow::Owned))
+fn as_json<'a>(engine: &Engine, text: &'a str, hits: Option<Hits<'_>>) -> Option<Cow<'a, str>> {
+    raw::redact_with_hits(engine, text, hits)
+        .or_else(|| raw::redacted_into_json(engine, text).map(Cow::Owned))
 }
 
 /// A line that [`LineRedactor::line`] would treat as one JSON value (not the opening
