@@ -518,5 +518,8 @@ fn memchr_quote_or_escape(bytes: &[u8]) -> Option<usize> {
 /// Whether `bytes` holds a raw control character, which a JSON string cannot. A fold
 /// without an early exit, so the compiler can check many bytes at once.
 fn has_control(bytes: &[u8]) -> bool {
-    bytes.iter().fold(0u8, |found, &b| found | u8::from(b < 0x20)) != 0
+    bytes
+        .iter()
+        .fold(0u8, |found, &b| found | u8::from(b < 0x20))
+        != 0
 }
