@@ -322,7 +322,7 @@ impl Engine {
             if self.markers_split_literals {
                 // The output is the input with spans replaced by markers, and no literal
                 // can cross a marker's brackets: its hits are the input's, less those
-                // replaced, plus those inside the markers.
+                // replaced, plus those inside the markers (and a `://` may count now).
                 self.collect_marker_rules(&out, &mut rules);
             } else {
                 rules = Candidates::default();
@@ -417,8 +417,19 @@ impl Engine {
         any
     }
 
-    /// Adds to `rules` the rules the literals inside the markers in `text` name.
+    /// Adds to `rules` what a pass's output can name beyond its input's hits: the
+    /// literals inside the markers in `text`, and a `://` that counts now (a marker can
+    /// replace the line break between it and its `@`).
     fn collect_marker_rules(&self, text: &str, rules: &mut Candidates) {
+        if let Some(url) = self.url_anchor {
+            let counts_now = memchr::memmem::find_iter(text.as_bytes(), "://")
+                .any(|at| self.counts(text, url, at + 3));
+            if counts_now {
+                for &rule in self.anchor_rules.get(url).map_or(&[][..], Vec::as_slice) {
+                    self.add_rule(rule, rules);
+                }
+            }
+        }
         let mut seen: Vec<&str> = Vec::new();
         for at in memchr::memmem::find_iter(text.as_bytes(), MARKER_PREFIX) {
             let Some(len) = marker_len(&text[at..]) else {
@@ -961,5 +972,18 @@ mod tests {
             changed > 1_000,
             "only {changed} texts had anything redacted"
         );
+    }
+
+    #[test]
+    fn a_marker_that_joins_a_url_to_its_at_sign_lets_the_url_rule_in_at_once() {
+        // The key's line break is replaced, so `://` and `@` end up on one line and the
+        // URL password rule, which the first pass's hits did not name, can match.
+        let redactor =
+            Redactor::new(&RedactionConfig::default()).expect("the built-in rules compile");
+        let engine = &redactor.engine;
+        let text = fill("es://app:{a:6}-----BEGIN OPENSSH PRIVATE KEY-----\n{b:12}&]:@db.internal");
+        let once = engine.redact(&text).into_owned();
+        assert_eq!(once, engine.redact_combined(&text));
+        assert_eq!(engine.redact(&once), once, "not idempotent on {text:?}");
     }
 }
