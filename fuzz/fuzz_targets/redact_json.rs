@@ -33,9 +33,30 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(line) {
+        // Two keys of one object that redact to the same key: the parsed value keeps the
+        // one that sorts last, the text the one written last. Both lose the secret; they
+        // need not agree on which value stays.
+        if keys_collide(r, &value) {
+            return;
+        }
         r.redact_json(&mut value);
         let from_text: serde_json::Value =
             serde_json::from_str(r.redact_json_text(line).trim()).expect("still JSON");
         assert_eq!(from_text, value, "line and value redaction disagree");
     }
 });
+
+/// Whether redaction makes two keys of some object in `value` equal.
+fn keys_collide(r: &Redactor, value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<String> = map.keys().map(|k| r.redact_text(k).into_owned()).collect();
+            keys.sort_unstable();
+            let distinct = keys.len();
+            keys.dedup();
+            keys.len() != distinct || map.values().any(|v| keys_collide(r, v))
+        }
+        serde_json::Value::Array(items) => items.iter().any(|v| keys_collide(r, v)),
+        _ => false,
+    }
+}

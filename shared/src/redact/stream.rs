@@ -16,6 +16,8 @@ use super::raw::{self, Hits};
 /// Input is read and prefiltered this much at a time.
 const CHUNK: usize = 1 << 20;
 /// A text block is redacted once it is this long (at a line that cannot split a secret).
+/// Small, because a block is searched with the rules its literals name: 64 KiB of log
+/// text names so many that the slow combined regex of all rules was needed.
 const TEXT_BLOCK: usize = 4 * 1024;
 /// Past this, a block or document is redacted whatever it holds, to bound memory.
 const MAX_BLOCK: usize = 16 * 1024 * 1024;
