@@ -637,6 +637,13 @@ impl Engine {
     ) -> Result<(Span, &'r str), usize> {
         let rule = &self.rules[m.pattern().as_usize()];
         let mut span = caps.secret.unwrap_or(m.span());
+        // Whitespace at the end (a cut-off PEM key's line break) stays: a marker that
+        // swallowed a line break would join the next line to it, and a joined line can
+        // be read differently on a second pass (a JSON line no longer splits the block).
+        let trailing = text[span.range()].len() - text[span.range()].trim_end().len();
+        if trailing > 0 && trailing < span.len() {
+            span = Span::from(span.start..span.end - trailing);
+        }
         let value = &text[span.range()];
         // A quoted value keeps its quotes.
         for quote in ["\\\"", "\"", "'"] {

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use serde_json::json;
 
+use super::testgen::fill;
 use super::*;
 use crate::config::MapEnv;
 
@@ -623,4 +624,16 @@ fn text_lines_joined_into_json_by_a_replacement_get_the_json_rules() {
     let seed = include_str!("../../../fuzz/seeds/redact_json/crash-pem-key-joins-lines-into-json");
     let once = r.redact_json_text(seed);
     assert_eq!(r.redact_json_text(&once), once, "not idempotent: {seed:?}");
+}
+
+#[test]
+fn a_replaced_pem_key_keeps_its_line_break_so_the_next_line_stays_its_own() {
+    // The cut-off key's match ends with its line break; replaced with it, the JSON
+    // line `[]` after it joined the marker's line, stopped splitting the block, and a
+    // second pass read the Secret manifest around it differently.
+    let r = Redactor::default();
+    let input = fill("kind: Secret\n-----BEGIN PRIVATE KEY-----\n[]\ndata:\n  key: {a:12}\n");
+    let once = r.redact_json_text(&input);
+    assert!(once.contains("[REDACTED:private_key]\n[]\n"), "{once}");
+    assert_eq!(r.redact_json_text(&once), once, "not idempotent");
 }
