@@ -213,7 +213,8 @@ impl Redactor {
         Self::new(config).map_err(RedactError::into_config_error)
     }
 
-    /// Compiles the built-in rules and `config`'s additions into one automaton.
+    /// Compiles the built-in rules and `config`'s additions: one automaton of them all, one
+    /// of the key rules; each rule alone is compiled when a text first names it.
     pub fn new(config: &RedactionConfig) -> Result<Self, RedactError> {
         config.validate()?;
         let keys = keys::KeyMatcher::new(&config.extra_keys);
