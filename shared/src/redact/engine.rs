@@ -64,8 +64,8 @@ pub(crate) fn marker(label: &str) -> String {
 #[derive(Debug)]
 pub(crate) struct Engine {
     regex: Regex,
-    /// Each rule alone, to resolve the groups of a match the combined regex found;
-    /// compiled on the rule's first match, as most runs meet few rules.
+    /// Each rule alone: to search a text that names it (see [`Plan`]) and to resolve
+    /// the groups of its matches; compiled on first use, as most runs meet few rules.
     per_rule: Vec<OnceLock<Option<Regex>>>,
     /// For rules with a [`Rule::key_tail`], that tail alone, compiled on first use.
     tails: Vec<OnceLock<Option<Regex>>>,
@@ -75,7 +75,7 @@ pub(crate) struct Engine {
     prefilter: Option<AhoCorasick>,
     /// The rules that a sensitive key name alone can bring into play, compiled apart:
     /// most texts that reach the rules hold a key (`session_id=`, `"token":`) and no
-    /// other literal, and this much smaller automaton finds the same matches there.
+    /// other literal, and this much smaller automaton finds the key rules' matches.
     key_subset: Option<Subset>,
     /// Index of the `://` literal in the prefilter: it only counts with an `@` after it
     /// on the same line.
@@ -147,8 +147,8 @@ enum Next {
     Done,
 }
 
-/// Some of the rules, searched as one regex, for texts whose prefilter hits are all
-/// in `anchors`: every other rule lacks its literal there and cannot match.
+/// Some of the rules (those a key word brings into play), searched as one regex
+/// whenever a text's prefilter hits name any of them.
 #[derive(Debug)]
 struct Subset {
     regex: Regex,
