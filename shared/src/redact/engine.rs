@@ -87,8 +87,13 @@ pub(crate) struct Engine {
     hidden: Vec<Hidden>,
     /// The prefilter's literals, by pattern.
     anchor_texts: Vec<String>,
-    /// See [`Self::hits_cover_json_strings`].
-    hits_cover_json_strings: bool,
+    /// Whether a line, or a JSON string, without a hit start in it can be left alone:
+    /// true unless some literal holds a quote, a backslash or a control character (a
+    /// line break among them). Such a literal could run in from the text before, hiding
+    /// the hits it overlaps there, and in a JSON string's raw text it is spelt as an
+    /// escape (the escapes that can spell other characters, `\u` and `\/`, are hits
+    /// themselves).
+    hits_are_local: bool,
     /// Whether no literal holds a `[` or `]`, so none can cross a marker's edge.
     markers_split_literals: bool,
 }
@@ -203,7 +208,7 @@ impl Engine {
             anchor_rule_sets(&rules, anchors)
         });
         let anchor_texts = anchors.clone().unwrap_or_default();
-        let hits_cover_json_strings = anchors.as_ref().is_some_and(|anchors| {
+        let hits_are_local = anchors.as_ref().is_some_and(|anchors| {
             anchors.iter().all(|a| {
                 ESCAPE_ANCHORS.contains(&a.as_str())
                     || !a.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
@@ -245,17 +250,9 @@ impl Engine {
             anchor_rules,
             hidden,
             anchor_texts,
-            hits_cover_json_strings,
+            hits_are_local,
             markers_split_literals,
         })
-    }
-
-    /// Whether a JSON string without a prefilter hit in its raw text can be left alone:
-    /// true unless some literal holds a quote, a backslash or a control character,
-    /// which the raw text spells as an escape (the escapes that can spell other
-    /// characters, `\u` and `\/`, are hits themselves).
-    pub(crate) fn hits_cover_json_strings(&self) -> bool {
-        self.hits_cover_json_strings
     }
 
     pub(crate) fn keys(&self) -> &KeyMatcher {
@@ -293,10 +290,11 @@ impl Engine {
     }
 
     /// Calls `hit` with the start of every prefilter hit that counts in `text`, in
-    /// order, so a caller can skip whole lines without one. `false` when there is no
-    /// prefilter (every line must then be searched).
+    /// order, so a caller can skip whole lines and JSON strings without one. `false`
+    /// when there is no prefilter or its hits are not local (see `hits_are_local`):
+    /// every line must then be searched.
     pub(crate) fn for_each_hit(&self, text: &str, mut hit: impl FnMut(usize)) -> bool {
-        let Some(ac) = &self.prefilter else {
+        let Some(ac) = self.prefilter.as_ref().filter(|_| self.hits_are_local) else {
             return false;
         };
         for m in ac.find_iter(text) {
@@ -490,14 +488,9 @@ impl Engine {
     /// Rule `pid`'s own regex, compiled on first use.
     fn rule_regex(&self, pid: usize) -> Option<&Regex> {
         self.per_rule.get(pid).and_then(|cell| {
-            cell.get_or_init(|| {
-                // The combined regex compiled the same pattern, so this does too.
-                Regex::builder()
-                    .syntax(syntax::Config::new().crlf(true))
-                    .build(&self.rules.get(pid)?.pattern)
-                    .ok()
-            })
-            .as_ref()
+            // The combined regex compiled the same pattern, so this does too.
+            cell.get_or_init(|| compile_one(&self.rules.get(pid)?.pattern))
+                .as_ref()
         })
     }
 
@@ -581,13 +574,7 @@ impl Engine {
         let tail = self
             .tails
             .get(pid)?
-            .get_or_init(|| {
-                let pattern = self.rules.get(pid)?.key_tail.as_ref()?;
-                Regex::builder()
-                    .syntax(syntax::Config::new().crlf(true))
-                    .build(pattern)
-                    .ok()
-            })
+            .get_or_init(|| compile_one(self.rules.get(pid)?.key_tail.as_ref()?))
             .as_ref()?;
         // The haystack ends with the match, so the tail's `\z` holds only there.
         let hay = &text[..m.end()];
@@ -731,6 +718,14 @@ impl Plan<'_> {
         }
         best
     }
+}
+
+/// One rule's regex (or part of one), with the syntax of the combined regex.
+fn compile_one(pattern: &str) -> Option<Regex> {
+    Regex::builder()
+        .syntax(syntax::Config::new().crlf(true))
+        .build(pattern)
+        .ok()
 }
 
 /// For each prefilter literal: the rules that have it, and the rules of the literals

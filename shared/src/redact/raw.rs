@@ -62,7 +62,7 @@ fn parse_whole(text: &str) -> Option<Node<'_>> {
 ///
 /// A JSON string whose raw text holds no hit needs no rule: no literal appears in it,
 /// and decoding its escapes cannot make one appear (a `\u` or `\/` escape is itself a
-/// hit, see [`Engine::hits_cover_json_strings`]).
+/// hit; [`Engine::for_each_hit`] gives no hits when a literal could be spelt otherwise).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Hits<'h> {
     starts: &'h [usize],
@@ -97,7 +97,6 @@ pub(crate) fn redact_with_hits<'a>(
 ) -> Option<Cow<'a, str>> {
     let root = parse_whole(text)?;
     let mut edits = Vec::new();
-    let hits = hits.filter(|_| engine.hits_cover_json_strings());
     let walker = Walker { engine, hits };
     walker.walk(&root, None, &mut edits);
     if edits.is_empty() {
@@ -179,7 +178,7 @@ impl Walker<'_, '_> {
             Node::Arr(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let flag_label = (inherited.is_none() && i > 0)
-                        .then(|| Self::flag_label(engine, &items[i - 1], item))
+                        .then(|| flag_label(engine, &items[i - 1], item))
                         .flatten();
                     match flag_label {
                         Some(label) => replace_leaf(item, label, edits),
@@ -189,19 +188,6 @@ impl Walker<'_, '_> {
             }
             Node::Obj(members) => self.walk_object(members, inherited, edits),
         }
-    }
-
-    /// The label for `item` when it is the value of the sensitive flag before it
-    /// (`["--db-password", "hunter2"]`).
-    fn flag_label<'e>(engine: &'e Engine, flag: &Node<'_>, item: &Node<'_>) -> Option<&'e str> {
-        let Node::Str { value: flag, .. } = flag else {
-            return None;
-        };
-        if !flag.starts_with('-') || flag.contains('=') {
-            return None;
-        }
-        let label = engine.keys().label(flag)?;
-        matches!(item, Node::Str { value, .. } if !value.starts_with('-')).then_some(label)
     }
 
     fn walk_object(&self, members: &[Member<'_>], inherited: Option<&str>, edits: &mut Edits) {
@@ -244,6 +230,19 @@ impl Walker<'_, '_> {
             self.walk(&member.value, label, edits);
         }
     }
+}
+
+/// The label for `item` when it is the value of the sensitive flag before it
+/// (`["--db-password", "hunter2"]`).
+fn flag_label<'e>(engine: &'e Engine, flag: &Node<'_>, item: &Node<'_>) -> Option<&'e str> {
+    let Node::Str { value: flag, .. } = flag else {
+        return None;
+    };
+    if !flag.starts_with('-') || flag.contains('=') {
+        return None;
+    }
+    let label = engine.keys().label(flag)?;
+    matches!(item, Node::Str { value, .. } if !value.starts_with('-')).then_some(label)
 }
 
 /// `{"name": "DB_PASSWORD", "value": …}`, with the key order of a sorted map so the
