@@ -13,9 +13,10 @@
 //! others by the rule's own regex on the match alone.
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use memchr::memmem;
 use regex_automata::meta::Regex;
 use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
@@ -57,8 +58,24 @@ fn marker_len(text: &str) -> Option<usize> {
 
 /// The replacement text for a secret of kind `label`.
 pub(crate) fn marker(label: &str) -> String {
-    format!("{MARKER_PREFIX}{label}]")
+    let mut out = String::with_capacity(MARKER_PREFIX.len() + label.len() + 1);
+    push_marker(&mut out, label);
+    out
 }
+
+/// [`marker`], written onto `out`.
+fn push_marker(out: &mut String, label: &str) {
+    out.push_str(MARKER_PREFIX);
+    out.push_str(label);
+    out.push(']');
+}
+
+/// Finders for the literals searched in a pass's output, built once.
+static URL_FINDER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("://"));
+static MARKER_FINDER: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(MARKER_PREFIX));
+static MARKER_FINDER_REV: LazyLock<memmem::FinderRev<'static>> =
+    LazyLock::new(|| memmem::FinderRev::new(MARKER_PREFIX));
 
 /// All rules compiled together.
 #[derive(Debug)]
@@ -289,17 +306,22 @@ impl Engine {
         memchr::memchr(b'@', line).is_some()
     }
 
-    /// Calls `hit` with the start of every prefilter hit that counts in `text`, in
-    /// order, so a caller can skip whole lines and JSON strings without one. `false`
-    /// when there is no prefilter or its hits are not local (see `hits_are_local`):
-    /// every line must then be searched.
-    pub(crate) fn for_each_hit(&self, text: &str, mut hit: impl FnMut(usize)) -> bool {
+    /// Calls `hit` with every prefilter hit that counts in `text`, in order, so a
+    /// caller can skip whole lines and JSON strings without one, and redact a string
+    /// with the hits inside it ([`Self::redact_with_hits`]). `false` when there is no
+    /// prefilter or its hits are not local (see `hits_are_local`): every line must
+    /// then be searched.
+    pub(crate) fn for_each_hit(
+        &self,
+        text: &str,
+        mut hit: impl FnMut(aho_corasick::Match),
+    ) -> bool {
         let Some(ac) = self.prefilter.as_ref().filter(|_| self.hits_are_local) else {
             return false;
         };
         for m in ac.find_iter(text) {
             if self.hit_counts(text, m) {
-                hit(m.start());
+                hit(m);
             }
         }
         true
@@ -310,6 +332,33 @@ impl Engine {
         if !self.collect_rules(text, &mut rules) {
             return Cow::Borrowed(text);
         }
+        self.redact_from(text, rules)
+    }
+
+    /// [`Self::redact`] of `text`, which is the raw content of a JSON string without
+    /// escapes inside a larger text that [`Self::for_each_hit`] searched: `hits` are
+    /// the hits it gave inside `text`, whose first byte is at `offset` in the larger
+    /// text. They are the hits a search of `text` alone would give, as no literal holds
+    /// a quote or a backslash (or `for_each_hit` gives none); only a `://` is judged
+    /// again, as its `@` must now be inside `text`.
+    pub(crate) fn redact_with_hits<'a>(
+        &self,
+        text: &'a str,
+        hits: &[aho_corasick::Match],
+        offset: usize,
+    ) -> Cow<'a, str> {
+        let mut rules = Candidates::default();
+        let shifted = hits
+            .iter()
+            .map(|m| (m.pattern().as_usize(), m.start() - offset, m.end() - offset));
+        if !self.collect_rules_from(text, shifted, &mut rules) {
+            return Cow::Borrowed(text);
+        }
+        self.redact_from(text, rules)
+    }
+
+    /// The passes of [`Self::redact`], the first with `rules`.
+    fn redact_from<'a>(&self, text: &'a str, mut rules: Candidates) -> Cow<'a, str> {
         let Cow::Owned(mut out) = self.redact_once(text, &rules) else {
             return Cow::Borrowed(text);
         };
@@ -375,9 +424,22 @@ impl Engine {
             rules.all = true;
             return true;
         };
+        let hits = ac
+            .find_iter(text)
+            .map(|m| (m.pattern().as_usize(), m.start(), m.end()));
+        self.collect_rules_from(text, hits, rules)
+    }
+
+    /// [`Self::collect_rules`] with the prefilter's hits in `text` given, as
+    /// (pattern, start, end).
+    fn collect_rules_from(
+        &self,
+        text: &str,
+        hits: impl Iterator<Item = (usize, usize, usize)>,
+        rules: &mut Candidates,
+    ) -> bool {
         let mut any = false;
-        for m in ac.find_iter(text) {
-            let pattern = m.pattern().as_usize();
+        for (pattern, _, end) in hits {
             let mut found = |pattern: usize, end: usize| {
                 if self.counts(text, pattern, end) {
                     any = true;
@@ -390,12 +452,12 @@ impl Engine {
                     }
                 }
             };
-            found(pattern, m.end());
+            found(pattern, end);
             let Some(hidden) = self.hidden.get(pattern) else {
                 continue;
             };
             for &(other, overlap) in &hidden.partial {
-                let start = m.end() - overlap;
+                let start = end - overlap;
                 let literal = self.anchor_texts.get(other).map_or("", String::as_str);
                 let rest = text.as_bytes().get(start..start + literal.len());
                 if rest.is_some_and(|rest| rest.eq_ignore_ascii_case(literal.as_bytes())) {
@@ -420,7 +482,8 @@ impl Engine {
     /// replace the line break between it and its `@`).
     fn collect_marker_rules(&self, text: &str, rules: &mut Candidates) {
         if let Some(url) = self.url_anchor {
-            let counts_now = memchr::memmem::find_iter(text.as_bytes(), "://")
+            let counts_now = URL_FINDER
+                .find_iter(text.as_bytes())
                 .any(|at| self.counts(text, url, at + 3));
             if counts_now {
                 for &rule in self.anchor_rules.get(url).map_or(&[][..], Vec::as_slice) {
@@ -429,7 +492,7 @@ impl Engine {
             }
         }
         let mut seen: Vec<&str> = Vec::new();
-        for at in memchr::memmem::find_iter(text.as_bytes(), MARKER_PREFIX) {
+        for at in MARKER_FINDER.find_iter(text.as_bytes()) {
             let Some(len) = marker_len(&text[at..]) else {
                 continue;
             };
@@ -472,7 +535,7 @@ impl Engine {
             && subset
                 .needs_one_of
                 .as_ref()
-                .is_none_or(|bytes| text.bytes().any(|b| bytes.contains(&b)))
+                .is_none_or(|bytes| holds_one_of(text.as_bytes(), bytes))
         {
             searchers.push(Searcher::new(&subset.regex, Some(&subset.rules), None));
         }
@@ -509,7 +572,7 @@ impl Engine {
                         out.reserve(text.len() + 32);
                     }
                     out.push_str(&text[copied..span.start]);
-                    out.push_str(&marker(label));
+                    push_marker(&mut out, label);
                     copied = span.end;
                     at = m.end().max(span.end);
                 }
@@ -720,6 +783,16 @@ impl Plan<'_> {
     }
 }
 
+/// Whether `text` holds one of `bytes`.
+fn holds_one_of(text: &[u8], bytes: &[u8]) -> bool {
+    match *bytes {
+        [a] => memchr::memchr(a, text).is_some(),
+        [a, b] => memchr::memchr2(a, b, text).is_some(),
+        [a, b, c] => memchr::memchr3(a, b, c, text).is_some(),
+        _ => text.iter().any(|b| bytes.contains(b)),
+    }
+}
+
 /// One rule's regex (or part of one), with the syntax of the combined regex.
 fn compile_one(pattern: &str) -> Option<Regex> {
     Regex::builder()
@@ -831,10 +904,12 @@ fn inside_marker(text: &str, at: usize) -> bool {
     while !text.is_char_boundary(from) {
         from += 1;
     }
-    text[from..at].rfind(MARKER_PREFIX).is_some_and(|open| {
-        let open = from + open;
-        marker_len(&text[open..]).is_some_and(|len| at < open + len)
-    })
+    MARKER_FINDER_REV
+        .rfind(&text.as_bytes()[from..at])
+        .is_some_and(|open| {
+            let open = from + open;
+            marker_len(&text[open..]).is_some_and(|len| at < open + len)
+        })
 }
 
 fn looks_like_jwt(value: &str) -> bool {

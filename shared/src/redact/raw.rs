@@ -8,6 +8,7 @@
 //! anything else is not JSON here and is redacted as text by the caller.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use super::engine::{Engine, MARKER_PREFIX, marker, starts_with_marker};
 use super::json::is_descriptive;
@@ -57,47 +58,116 @@ fn parse_whole(text: &str) -> Option<Node<'_>> {
     (parser.pos == text.len()).then_some(root)
 }
 
-/// Where the prefilter found its literals in a text: the starts of the hits, as
-/// offsets into a larger text of which this one begins at `offset`.
+/// Where the prefilter found its literals in a text: its hits, as spans of a larger
+/// text of which this one begins at `offset`.
 ///
 /// A JSON string whose raw text holds no hit needs no rule: no literal appears in it,
 /// and decoding its escapes cannot make one appear (a `\u` or `\/` escape is itself a
 /// hit; [`Engine::for_each_hit`] gives no hits when a literal could be spelt otherwise).
+/// A string without escapes is redacted with the hits inside it, without searching
+/// it again.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Hits<'h> {
-    starts: &'h [usize],
+    hits: &'h [aho_corasick::Match],
     offset: usize,
 }
 
 impl<'h> Hits<'h> {
-    pub(crate) fn new(starts: &'h [usize], offset: usize) -> Self {
-        Self { starts, offset }
+    pub(crate) fn new(hits: &'h [aho_corasick::Match], offset: usize) -> Self {
+        Self { hits, offset }
+    }
+
+    /// The hits that start inside `span` of this text.
+    fn inside(&self, (start, end): (usize, usize)) -> &'h [aho_corasick::Match] {
+        let from = self
+            .hits
+            .partition_point(|h| h.start() < self.offset + start);
+        let to = self.hits.partition_point(|h| h.start() < self.offset + end);
+        &self.hits[from..to.max(from)]
     }
 
     /// Whether a hit starts inside `span` of this text.
-    pub(crate) fn within(&self, (start, end): (usize, usize)) -> bool {
-        let from = self.offset + start;
-        let i = self.starts.partition_point(|&h| h < from);
-        self.starts.get(i).is_some_and(|&h| h < self.offset + end)
+    pub(crate) fn within(&self, span: (usize, usize)) -> bool {
+        !self.inside(span).is_empty()
     }
 }
 
 /// `text` redacted: `None` when it is not one JSON value (surrounded by whitespace
 /// only), borrowed when nothing needed a change.
 pub(crate) fn redact<'a>(engine: &Engine, text: &'a str) -> Option<Cow<'a, str>> {
-    redact_with_hits(engine, text, None)
+    redact_with_hits(engine, text, None, None)
 }
 
-/// [`redact`], given where the prefilter's hits in `text` are: strings without one
-/// are not looked at.
-pub(crate) fn redact_with_hits<'a>(
-    engine: &Engine,
+/// At most this many keys are remembered by a [`KeyMemo`] before it starts over.
+const MAX_MEMO_KEYS: usize = 1024;
+/// Longer keys are not remembered.
+const MAX_MEMO_KEY_LEN: usize = 64;
+
+/// What the walk made of the object keys it met, by key: the keys of a log repeat on
+/// every line, and redacting a key and looking up its label cost more than the rest
+/// of a line. Only keys with a prefilter hit are looked at (and kept); both answers
+/// depend on the key alone.
+#[derive(Debug, Default)]
+pub(crate) struct KeyMemo<'e> {
+    keys: HashMap<Box<str>, KeyVerdict<'e>>,
+}
+
+#[derive(Debug)]
+struct KeyVerdict<'e> {
+    /// The key redacted, when that changes it.
+    redacted: Option<Box<str>>,
+    /// The label of values under the (redacted) key.
+    label: Option<&'e str>,
+}
+
+impl<'e> KeyMemo<'e> {
+    /// The redacted key and its label, remembered or worked out.
+    fn verdict<'k>(&mut self, engine: &'e Engine, key: &'k str) -> (Cow<'k, str>, Option<&'e str>) {
+        let work = |key: &'k str| {
+            let redacted = engine.redact(key);
+            let label = engine.keys().label(&redacted);
+            (redacted, label)
+        };
+        if key.len() > MAX_MEMO_KEY_LEN {
+            return work(key);
+        }
+        if let Some(known) = self.keys.get(key) {
+            let redacted = known
+                .redacted
+                .as_ref()
+                .map_or(Cow::Borrowed(key), |r| Cow::Owned(r.to_string()));
+            return (redacted, known.label);
+        }
+        let (redacted, label) = work(key);
+        if self.keys.len() >= MAX_MEMO_KEYS {
+            self.keys.clear();
+        }
+        let kept = match &redacted {
+            Cow::Owned(r) => Some(r.as_str().into()),
+            Cow::Borrowed(_) => None,
+        };
+        self.keys.insert(
+            key.into(),
+            KeyVerdict {
+                redacted: kept,
+                label,
+            },
+        );
+        (redacted, label)
+    }
+}
+
+/// [`redact`], given where the prefilter's hits in `text` are (strings without one
+/// are not looked at) and what earlier lines made of their keys.
+pub(crate) fn redact_with_hits<'a, 'e>(
+    engine: &'e Engine,
     text: &'a str,
     hits: Option<Hits<'_>>,
+    memo: Option<&mut KeyMemo<'e>>,
 ) -> Option<Cow<'a, str>> {
     let root = parse_whole(text)?;
     let mut edits = Vec::new();
-    let walker = Walker { engine, hits };
+    let mut walker = Walker { engine, hits, memo };
     walker.walk(&root, None, &mut edits);
     if edits.is_empty() {
         return Some(Cow::Borrowed(text));
@@ -145,25 +215,56 @@ fn replace_leaf(node: &Node<'_>, label: &str, edits: &mut Edits) {
     }
 }
 
-struct Walker<'e, 'h> {
+struct Walker<'e, 'h, 'm> {
     engine: &'e Engine,
     hits: Option<Hits<'h>>,
+    memo: Option<&'m mut KeyMemo<'e>>,
 }
 
-impl Walker<'_, '_> {
+impl<'e> Walker<'e, '_, '_> {
     /// Whether the text rules may find anything in the string at `span`.
     fn may_match(&self, span: (usize, usize)) -> bool {
         self.hits.is_none_or(|hits| hits.within(span))
     }
 
-    fn walk(&self, node: &Node<'_>, inherited: Option<&str>, edits: &mut Edits) {
+    /// The string `value` at `span` (quotes included) redacted by the text rules, when
+    /// that changes it. `raw` when the string has no escapes, so its raw content is
+    /// its value and the line's prefilter hits in it are the value's.
+    fn redact_str(&self, span: (usize, usize), value: &str, raw: bool) -> Option<String> {
+        let redacted = match self.hits.filter(|_| raw) {
+            Some(hits) => {
+                let content = (span.0 + 1, span.1 - 1);
+                self.engine
+                    .redact_with_hits(value, hits.inside(content), hits.offset + content.0)
+            }
+            None => self.engine.redact(value),
+        };
+        match redacted {
+            Cow::Owned(redacted) => Some(redacted),
+            Cow::Borrowed(_) => None,
+        }
+    }
+
+    /// The key redacted and the label of the values under it.
+    fn key_verdict<'k>(&mut self, key: &'k str) -> (Cow<'k, str>, Option<&'e str>) {
+        let engine = self.engine;
+        if let Some(memo) = self.memo.as_deref_mut() {
+            return memo.verdict(engine, key);
+        }
+        let redacted = engine.redact(key);
+        let label = engine.keys().label(&redacted);
+        (redacted, label)
+    }
+
+    fn walk(&mut self, node: &Node<'_>, inherited: Option<&str>, edits: &mut Edits) {
         let engine = self.engine;
         match node {
             Node::Str { span, value } => match inherited {
                 Some(label) => replace_leaf(node, label, edits),
                 None => {
                     if self.may_match(*span)
-                        && let Cow::Owned(redacted) = engine.redact(value)
+                        && let Some(redacted) =
+                            self.redact_str(*span, value, matches!(value, Cow::Borrowed(_)))
                     {
                         edits.push((*span, json_string(&redacted)));
                     }
@@ -190,39 +291,37 @@ impl Walker<'_, '_> {
         }
     }
 
-    fn walk_object(&self, members: &[Member<'_>], inherited: Option<&str>, edits: &mut Edits) {
+    fn walk_object(&mut self, members: &[Member<'_>], inherited: Option<&str>, edits: &mut Edits) {
         let engine = self.engine;
         // Keys are text too (a map keyed by token must not leak it), and the rules below
-        // look at the redacted key, as the value-based redaction does.
-        let keys: Vec<Cow<'_, str>> = members
-            .iter()
-            .map(|m| {
-                if inherited.is_none() && self.may_match(m.key_span) {
-                    engine.redact(&m.key)
-                } else {
-                    Cow::Borrowed(m.key.as_ref())
-                }
-            })
-            .collect();
+        // look at the redacted key, as the value-based redaction does. A sensitive key
+        // holds one of the prefilter's literals.
+        let mut keys: Vec<(Cow<'_, str>, Option<&'e str>)> = Vec::with_capacity(members.len());
+        for m in members {
+            if inherited.is_none() && self.may_match(m.key_span) {
+                keys.push(self.key_verdict(&m.key));
+            } else {
+                keys.push((Cow::Borrowed(m.key.as_ref()), None));
+            }
+        }
         let env_label = if inherited.is_none() {
             env_entry_label(engine, members, &keys)
         } else {
             None
         };
         let secret_manifest = inherited.is_none() && is_kubernetes_secret(members, &keys);
-        for (member, key) in members.iter().zip(&keys) {
+        for (member, (key, key_label)) in members.iter().zip(&keys) {
+            let key_label = *key_label;
             if let Cow::Owned(new) = key {
                 edits.push((member.key_span, json_string(new)));
             }
-            // A sensitive key holds one of the prefilter's literals.
-            let key_may_match = self.may_match(member.key_span);
             let key = key.as_ref();
             if inherited.is_some() && is_descriptive(key) {
                 self.walk(&member.value, None, edits);
                 continue;
             }
             let label = inherited
-                .or_else(|| key_may_match.then(|| engine.keys().label(key)).flatten())
+                .or(key_label)
                 .or_else(|| env_label.filter(|_| key.eq_ignore_ascii_case("value")))
                 .or_else(|| {
                     (secret_manifest && (key == "data" || key == "stringData")).then_some("secret")
@@ -250,14 +349,14 @@ fn flag_label<'e>(engine: &'e Engine, flag: &Node<'_>, item: &Node<'_>) -> Optio
 fn env_entry_label<'e>(
     engine: &'e Engine,
     members: &[Member<'_>],
-    keys: &[Cow<'_, str>],
+    keys: &[(Cow<'_, str>, Option<&str>)],
 ) -> Option<&'e str> {
-    if !keys.iter().any(|k| k.eq_ignore_ascii_case("value")) {
+    if !keys.iter().any(|(k, _)| k.eq_ignore_ascii_case("value")) {
         return None;
     }
     members
         .iter()
-        .zip(keys)
+        .zip(keys.iter().map(|(k, _)| k))
         .filter(|(_, k)| ["name", "key"].iter().any(|n| k.eq_ignore_ascii_case(n)))
         .filter_map(|(m, k)| match &m.value {
             Node::Str { value, .. } => engine.keys().label(value).map(|label| (k.as_ref(), label)),
@@ -269,12 +368,12 @@ fn env_entry_label<'e>(
         .map(|(_, label)| label)
 }
 
-fn is_kubernetes_secret(members: &[Member<'_>], keys: &[Cow<'_, str>]) -> bool {
+fn is_kubernetes_secret(members: &[Member<'_>], keys: &[(Cow<'_, str>, Option<&str>)]) -> bool {
     // The last of duplicate keys counts, as in a parsed map.
     let last_str = |name: &str| {
         members
             .iter()
-            .zip(keys)
+            .zip(keys.iter().map(|(k, _)| k))
             .rev()
             .find(|(_, k)| *k == name)
             .and_then(|(m, _)| match &m.value {
@@ -374,7 +473,7 @@ impl<'a> Parser<'a> {
 
     fn array(&mut self) -> Option<Node<'a>> {
         self.pos += 1;
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(4);
         self.ws();
         if self.eat(b']') {
             return Some(Node::Arr(items));
@@ -394,7 +493,8 @@ impl<'a> Parser<'a> {
 
     fn object(&mut self) -> Option<Node<'a>> {
         self.pos += 1;
-        let mut members = Vec::new();
+        // A log line's object has a dozen keys: growing from empty reallocated thrice.
+        let mut members = Vec::with_capacity(16);
         self.ws();
         if self.eat(b'}') {
             return Some(Node::Obj(members));

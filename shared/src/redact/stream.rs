@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::io::{self, BufRead, Read, Write};
 
 use super::engine::Engine;
-use super::raw::{self, Hits};
+use super::raw::{self, Hits, KeyMemo};
 
 /// Input is read and prefiltered this much at a time.
 const CHUNK: usize = 1 << 20;
@@ -33,6 +33,8 @@ pub(crate) struct LineRedactor<'e, W> {
     /// Whether `text` holds a `-----BEGIN` with no `-----END` after it.
     pem_open: bool,
     doc: Option<Doc>,
+    /// What the JSON lines so far made of their keys.
+    memo: KeyMemo<'e>,
 }
 
 /// A pretty-printed JSON document being gathered.
@@ -55,6 +57,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
             text: String::new(),
             pem_open: false,
             doc: None,
+            memo: KeyMemo::default(),
         }
     }
 
@@ -99,7 +102,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
             return Ok(());
         };
         let mut hits = Vec::new();
-        if !self.engine.for_each_hit(text, |at| hits.push(at)) {
+        if !self.engine.for_each_hit(text, |m| hits.push(m)) {
             for line in text.split_inclusive('\n') {
                 self.line(line, None)?;
             }
@@ -111,10 +114,14 @@ impl<'e, W: Write> LineRedactor<'e, W> {
         while start < text.len() {
             let end = memchr::memchr(b'\n', &bytes[start..]).map_or(text.len(), |n| start + n + 1);
             let line = &text[start..end];
-            while hits.get(next_hit).is_some_and(|&h| h < start) {
+            while hits.get(next_hit).is_some_and(|h| h.start() < start) {
                 next_hit += 1;
             }
-            let hit = hits.get(next_hit).is_some_and(|&h| h < end);
+            let mut line_hits = next_hit;
+            while hits.get(line_hits).is_some_and(|h| h.start() < end) {
+                line_hits += 1;
+            }
+            let hit = line_hits > next_hit;
             // Inside a text block a bracketed line may be text (`{{- if … }}` in a
             // Helm template): `line` decides, so the block is not split by it.
             if !hit && self.doc.is_none() && self.text.is_empty() && is_json_line(line) {
@@ -128,7 +135,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
                 if let Some((from, to)) = clean_run.take() {
                     self.out.write_all(&bytes[from..to])?;
                 }
-                self.line(line, Some(Hits::new(&hits[next_hit..], start)))?;
+                self.line(line, Some(Hits::new(&hits[next_hit..line_hits], start)))?;
             }
             start = end;
         }
@@ -172,7 +179,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
                 self.flush_text()?;
                 return self.out.write_all(line.as_bytes());
             }
-            if let Some(redacted) = as_json(self.engine, line, hits) {
+            if let Some(redacted) = as_json(self.engine, line, hits, &mut self.memo) {
                 self.flush_text()?;
                 return self.out.write_all(redacted.as_bytes());
             }
@@ -212,7 +219,7 @@ impl<'e, W: Write> LineRedactor<'e, W> {
     }
 
     fn finish_doc(&mut self, doc: &Doc) -> io::Result<()> {
-        if let Some(redacted) = as_json(self.engine, &doc.text, None) {
+        if let Some(redacted) = as_json(self.engine, &doc.text, None, &mut self.memo) {
             self.flush_text()?;
             return self.out.write_all(redacted.as_bytes());
         }
@@ -252,8 +259,13 @@ impl<'e, W: Write> LineRedactor<'e, W> {
 
 /// `text` redacted as JSON, or as text that redaction turns into JSON (which then gets
 /// the JSON rules at once); `None` when it is neither, and is text.
-fn as_json<'a>(engine: &Engine, text: &'a str, hits: Option<Hits<'_>>) -> Option<Cow<'a, str>> {
-    raw::redact_with_hits(engine, text, hits)
+fn as_json<'a, 'e>(
+    engine: &'e Engine,
+    text: &'a str,
+    hits: Option<Hits<'_>>,
+    memo: &mut KeyMemo<'e>,
+) -> Option<Cow<'a, str>> {
+    raw::redact_with_hits(engine, text, hits, Some(memo))
         .or_else(|| raw::redacted_into_json(engine, text).map(Cow::Owned))
 }
 
@@ -294,6 +306,61 @@ mod tests {
             }
             Ok(n)
         }
+    }
+
+    #[test]
+    fn json_lines_in_a_stream_redact_as_each_line_alone_with_keys_remembered_across_lines() {
+        // The stream redacts a string with the chunk's prefilter hits and remembers what
+        // it made of each key; both must give what redacting each line alone gives,
+        // also once the memo of keys has filled up and started over.
+        use std::fmt::Write as _;
+
+        use crate::redact::testgen::{fill, random};
+        let redactor = Redactor::default();
+        let keys = [
+            "session_id",
+            "prompt_tokens",
+            "api_key",
+            "dbPassword",
+            "authorization",
+            "msg",
+            "url",
+        ];
+        let mut input = String::new();
+        for i in 0..3_000 {
+            let key = keys[i % keys.len()];
+            // Many distinct keys with a key word in them, so the memo starts over.
+            let unique = format!("token_{}", random("l", 8));
+            let url = fill("/api/v1/items/{d:6}?session_id={h:32}&page={d:2}");
+            let value = match i % 4 {
+                0 => fill("sk_live_{a:24}"),
+                1 => url.clone(),
+                2 => fill("postgres://app:{a:12}@db:5432/shop"),
+                _ => format!("{}", fastrand::u16(..)),
+            };
+            writeln!(
+                input,
+                "{{\"{key}\":\"{value}\",\"{unique}\":{i},\"url\":\"{url}\",\"n\":{{\"{key}\":[\"--password\",\"{}\"]}}}}",
+                random("a", 12)
+            )
+            .expect("writing to a String cannot fail");
+        }
+        let mut out = Vec::new();
+        redactor
+            .redact_stream(input.as_bytes(), &mut out)
+            .expect("writing to a Vec cannot fail");
+        let out = String::from_utf8(out).expect("redaction keeps UTF-8");
+        let mut changed = 0;
+        for (line, got) in input.split_inclusive('\n').zip(out.split_inclusive('\n')) {
+            let alone = crate::redact::raw::redact(&redactor.engine, line).expect("a JSON line");
+            changed += usize::from(alone != line);
+            assert_eq!(got, alone, "line {line:?}");
+        }
+        assert_eq!(out.lines().count(), 3_000);
+        assert!(
+            changed >= 2_999,
+            "only {changed} lines had a secret redacted"
+        );
     }
 
     #[test]

@@ -6,13 +6,20 @@
 //! line; its `data:`/`stringData:` blocks at the same indentation are the ones
 //! redacted. Block scalars (`key: |`) lose every line of their content.
 
+use std::sync::LazyLock;
+
+use memchr::memmem;
+
 use super::engine::{marker, starts_with_marker};
 
 const LABEL: &str = "secret";
 
 /// `text` with the data of its Secret manifests replaced, or `None` when it has none.
 pub(crate) fn redact_secret_data(text: &str) -> Option<String> {
-    if !text.contains("Secret") || !text.contains("ata:") {
+    static SECRET: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new("Secret"));
+    static DATA: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("ata:"));
+    if SECRET.find(text.as_bytes()).is_none() || DATA.find(text.as_bytes()).is_none() {
         return None;
     }
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
