@@ -80,7 +80,8 @@ static MARKER_FINDER_REV: LazyLock<memmem::FinderRev<'static>> =
 /// All rules compiled together.
 #[derive(Debug)]
 pub(crate) struct Engine {
-    regex: Regex,
+    /// All rules in one regex, compiled on first use (see [`Self::combined`]).
+    regex: OnceLock<Option<Regex>>,
     /// Each rule alone: to search a text that names it (see [`Plan`]) and to resolve
     /// the groups of its matches; compiled on first use, as most runs meet few rules.
     per_rule: Vec<OnceLock<Option<Regex>>>,
@@ -193,23 +194,24 @@ struct Groups {
 const ESCAPE_ANCHORS: [&str; 2] = ["\\u", "\\/"];
 
 impl Engine {
-    pub(crate) fn new(rules: Vec<Rule>, keys: KeyMatcher) -> Result<Self, RedactError> {
-        let patterns: Vec<&str> = rules.iter().map(|r| r.pattern.as_str()).collect();
-        let regex = Regex::builder()
-            .configure(Regex::config().hybrid_cache_capacity(DFA_CACHE_BYTES))
-            .syntax(syntax::Config::new().crlf(true))
-            .build_many(&patterns)
-            .map_err(|e| {
-                let name = e
-                    .pattern()
-                    .and_then(|p| rules.get(p.as_usize()))
-                    .map_or_else(|| "(combined)".to_owned(), |r| r.label.clone());
-                RedactError::Pattern {
-                    name,
-                    detail: e.to_string(),
-                }
+    /// The engine of `rules`, of which the first `known_good` are built in (their
+    /// regexes are known to compile, alone and together, see the tests): only the
+    /// others are compiled now, to report a bad one by name. The combined regex is
+    /// compiled when a text first needs it, as most runs never do.
+    pub(crate) fn new(
+        rules: Vec<Rule>,
+        keys: KeyMatcher,
+        known_good: usize,
+    ) -> Result<Self, RedactError> {
+        let per_rule: Vec<OnceLock<Option<Regex>>> =
+            rules.iter().map(|_| OnceLock::new()).collect();
+        for (rule, cell) in rules.iter().zip(&per_rule).skip(known_good) {
+            let regex = build_one(&rule.pattern).map_err(|detail| RedactError::Pattern {
+                name: rule.label.clone(),
+                detail,
             })?;
-        let per_rule = rules.iter().map(|_| OnceLock::new()).collect();
+            let _ = cell.set(Some(regex));
+        }
         let anchors: Option<Vec<String>> = rules
             .iter()
             .map(|r| r.anchors.clone())
@@ -256,7 +258,7 @@ impl Engine {
         };
         let tails = rules.iter().map(|_| OnceLock::new()).collect();
         Ok(Self {
-            regex,
+            regex: OnceLock::new(),
             per_rule,
             tails,
             rules,
@@ -519,10 +521,37 @@ impl Engine {
         }
     }
 
+    /// The combined regex of all rules; `None` only if it is too big to build, when
+    /// a plan searches with every rule's own regex instead, which finds the same.
+    fn combined(&self) -> Option<&Regex> {
+        self.regex
+            .get_or_init(|| {
+                let patterns: Vec<&str> = self.rules.iter().map(|r| r.pattern.as_str()).collect();
+                Regex::builder()
+                    .configure(Regex::config().hybrid_cache_capacity(DFA_CACHE_BYTES))
+                    .syntax(syntax::Config::new().crlf(true))
+                    .build_many(&patterns)
+                    .ok()
+            })
+            .as_ref()
+    }
+
     /// The regexes that search `text` for `rules`.
     fn plan(&self, rules: &Candidates, text: &str) -> Plan<'_> {
-        let all = || Plan {
-            searchers: vec![Searcher::new(&self.regex, None, None)],
+        let all = || match self.combined() {
+            Some(regex) => Plan {
+                searchers: vec![Searcher::new(regex, None, None)],
+            },
+            // Every rule's regex compiles: the built-in ones are tested, the others
+            // were compiled by `new`.
+            None => Plan {
+                searchers: (0..self.rules.len())
+                    .filter_map(|rule| {
+                        self.rule_regex(rule)
+                            .map(|regex| Searcher::new(regex, None, Some(rule)))
+                    })
+                    .collect(),
+            },
         };
         if rules.all {
             return all();
@@ -669,11 +698,17 @@ impl Engine {
                 return caps;
             }
         }
-        let mut caps = self.regex.create_captures();
-        let input = Input::new(text)
-            .span(m.span())
-            .anchored(Anchored::Pattern(m.pattern()));
-        self.regex.search_captures(&input, &mut caps);
+        let Some(regex) = self.combined().or(rule_regex) else {
+            return Captures::empty(regex_automata::util::captures::GroupInfo::empty());
+        };
+        let mut caps = regex.create_captures();
+        let anchored = if self.combined().is_some() {
+            Anchored::Pattern(m.pattern())
+        } else {
+            Anchored::Yes
+        };
+        let input = Input::new(text).span(m.span()).anchored(anchored);
+        regex.search_captures(&input, &mut caps);
         caps
     }
 
@@ -795,10 +830,15 @@ fn holds_one_of(text: &[u8], bytes: &[u8]) -> bool {
 
 /// One rule's regex (or part of one), with the syntax of the combined regex.
 fn compile_one(pattern: &str) -> Option<Regex> {
+    build_one(pattern).ok()
+}
+
+/// [`compile_one`], saying why not.
+fn build_one(pattern: &str) -> Result<Regex, String> {
     Regex::builder()
         .syntax(syntax::Config::new().crlf(true))
         .build(pattern)
-        .ok()
+        .map_err(|e| e.to_string())
 }
 
 /// For each prefilter literal: the rules that have it, and the rules of the literals
@@ -980,6 +1020,22 @@ fn is_base64_private_key(value: &str) -> bool {
 mod tests {
     use super::super::testgen::fill;
     use super::super::{RedactionConfig, Redactor};
+
+    #[test]
+    fn the_built_in_rules_compile_alone_and_together() {
+        // `Engine::new` trusts the built-in rules to compile and builds their regexes
+        // only when a text needs them.
+        let redactor = Redactor::default();
+        let engine = &redactor.engine;
+        assert!(engine.combined().is_some(), "the combined regex compiles");
+        for (i, rule) in engine.rules.iter().enumerate() {
+            assert!(
+                engine.rule_regex(i).is_some(),
+                "rule {} compiles alone",
+                rule.label
+            );
+        }
+    }
 
     /// Pieces of log text: secrets of many rules, key words with and without a value,
     /// separators, and words that only look like a rule's literal.

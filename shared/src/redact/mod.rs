@@ -213,17 +213,19 @@ impl Redactor {
         Self::new(config).map_err(RedactError::into_config_error)
     }
 
-    /// Compiles the built-in rules and `config`'s additions: one automaton of them all, one
-    /// of the key rules; each rule alone is compiled when a text first names it.
+    /// Compiles `config`'s additions (to report a bad one), the prefilter and the key
+    /// rules; each built-in rule alone, and all rules together, are compiled when a text
+    /// first needs them.
     pub fn new(config: &RedactionConfig) -> Result<Self, RedactError> {
         config.validate()?;
         let keys = keys::KeyMatcher::new(&config.extra_keys);
         let mut all = rules::builtin(&keys);
+        let builtin = all.len();
         for p in &config.extra_patterns {
             all.push(custom_rule(p)?);
         }
         Ok(Self {
-            engine: engine::Engine::new(all, keys)?,
+            engine: engine::Engine::new(all, keys, builtin)?,
         })
     }
 

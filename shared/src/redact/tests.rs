@@ -362,6 +362,16 @@ fn a_bad_user_regex_is_an_invalid_error_naming_the_pattern() {
             .to_string()
             .contains("empty")
     );
+    // Parses, but is too big to compile: still reported when the redactor is built.
+    let huge = RedactionConfig {
+        extra_patterns: vec![CustomPattern {
+            name: "huge".to_owned(),
+            pattern: r"(?:\w{500}){500}".to_owned(),
+        }],
+        ..RedactionConfig::default()
+    };
+    let err = Redactor::new(&huge).unwrap_err();
+    assert!(err.to_string().contains("huge"), "{err}");
 }
 
 #[test]
