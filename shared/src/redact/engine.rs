@@ -15,7 +15,6 @@
 use std::borrow::Cow;
 use std::sync::{LazyLock, OnceLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use memchr::memmem;
 use regex_automata::meta::Regex;
 use regex_automata::util::captures::Captures;
@@ -24,6 +23,7 @@ use regex_automata::{Anchored, Input, Match, Span};
 
 use super::RedactError;
 use super::keys::KeyMatcher;
+use super::literals::{Hit, Literals};
 use super::rules::{Check, Rule};
 
 /// The prefix of every replacement; a value that already starts with it is left alone,
@@ -90,7 +90,7 @@ pub(crate) struct Engine {
     rules: Vec<Rule>,
     keys: KeyMatcher,
     /// `None` when some rule has no literal to look for: then every text is searched.
-    prefilter: Option<AhoCorasick>,
+    prefilter: Option<Literals>,
     /// The rules that a sensitive key name alone can bring into play, compiled apart:
     /// most texts that reach the rules hold a key (`session_id=`, `"token":`) and no
     /// other literal, and this much smaller automaton finds the key rules' matches.
@@ -238,19 +238,10 @@ impl Engine {
             .is_some_and(|anchors| anchors.iter().all(|a| !a.contains(['[', ']'])));
         let (prefilter, url_anchor, key_subset) = match anchors {
             Some(anchors) => {
-                // Case-insensitive search rules out the SIMD prefilter; the DFA is then
-                // several times faster than the default NFA for a few hundred anchors.
-                // Leftmost-longest: a plan needs each hit once, not every overlapping
-                // literal (see `Hidden`), and an overlapping search costs twice.
-                let ac = AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::LeftmostLongest)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&anchors)
-                    .map_err(|e| RedactError::Pattern {
-                        name: "(prefilter)".to_owned(),
-                        detail: e.to_string(),
-                    })?;
+                let ac = Literals::new(&anchors).map_err(|detail| RedactError::Pattern {
+                    name: "(prefilter)".to_owned(),
+                    detail,
+                })?;
                 let subset = key_subset(&rules, &keys)?;
                 (Some(ac), anchors.iter().position(|a| a == "://"), subset)
             }
@@ -283,14 +274,14 @@ impl Engine {
         let Some(ac) = &self.prefilter else {
             return true;
         };
-        ac.find_iter(text).any(|m| self.hit_counts(text, m))
+        ac.find_iter(text).any(|hit| self.hit_counts(text, hit))
     }
 
     /// Whether a prefilter hit counts, or may hide another literal that does (a hit
     /// on `://` without an `@` counts for nothing itself).
-    fn hit_counts(&self, text: &str, m: aho_corasick::Match) -> bool {
-        let pattern = m.pattern().as_usize();
-        self.counts(text, pattern, m.end())
+    fn hit_counts(&self, text: &str, hit: Hit) -> bool {
+        let pattern = hit.pattern;
+        self.counts(text, pattern, hit.end)
             || self
                 .hidden
                 .get(pattern)
@@ -313,17 +304,13 @@ impl Engine {
     /// with the hits inside it ([`Self::redact_with_hits`]). `false` when there is no
     /// prefilter or its hits are not local (see `hits_are_local`): every line must
     /// then be searched.
-    pub(crate) fn for_each_hit(
-        &self,
-        text: &str,
-        mut hit: impl FnMut(aho_corasick::Match),
-    ) -> bool {
+    pub(crate) fn for_each_hit(&self, text: &str, mut found: impl FnMut(Hit)) -> bool {
         let Some(ac) = self.prefilter.as_ref().filter(|_| self.hits_are_local) else {
             return false;
         };
-        for m in ac.find_iter(text) {
-            if self.hit_counts(text, m) {
-                hit(m);
+        for hit in ac.find_iter(text) {
+            if self.hit_counts(text, hit) {
+                found(hit);
             }
         }
         true
@@ -346,13 +333,15 @@ impl Engine {
     pub(crate) fn redact_with_hits<'a>(
         &self,
         text: &'a str,
-        hits: &[aho_corasick::Match],
+        hits: &[Hit],
         offset: usize,
     ) -> Cow<'a, str> {
         let mut rules = Candidates::default();
-        let shifted = hits
-            .iter()
-            .map(|m| (m.pattern().as_usize(), m.start() - offset, m.end() - offset));
+        let shifted = hits.iter().map(|hit| Hit {
+            pattern: hit.pattern,
+            start: hit.start - offset,
+            end: hit.end - offset,
+        });
         if !self.collect_rules_from(text, shifted, &mut rules) {
             return Cow::Borrowed(text);
         }
@@ -426,22 +415,18 @@ impl Engine {
             rules.all = true;
             return true;
         };
-        let hits = ac
-            .find_iter(text)
-            .map(|m| (m.pattern().as_usize(), m.start(), m.end()));
-        self.collect_rules_from(text, hits, rules)
+        self.collect_rules_from(text, ac.find_iter(text), rules)
     }
 
-    /// [`Self::collect_rules`] with the prefilter's hits in `text` given, as
-    /// (pattern, start, end).
+    /// [`Self::collect_rules`] with the prefilter's hits in `text` given.
     fn collect_rules_from(
         &self,
         text: &str,
-        hits: impl Iterator<Item = (usize, usize, usize)>,
+        hits: impl Iterator<Item = Hit>,
         rules: &mut Candidates,
     ) -> bool {
         let mut any = false;
-        for (pattern, _, end) in hits {
+        for Hit { pattern, end, .. } in hits {
             let mut found = |pattern: usize, end: usize| {
                 if self.counts(text, pattern, end) {
                     any = true;

@@ -22,6 +22,7 @@
 mod engine;
 mod json;
 mod keys;
+mod literals;
 mod raw;
 mod rules;
 mod stream;

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use super::engine::{Engine, MARKER_PREFIX, marker, starts_with_marker};
 use super::json::is_descriptive;
+use super::literals::Hit;
 
 /// Deeper than `serde_json`'s own limit (128), so every line it parses parses here.
 const MAX_DEPTH: usize = 256;
@@ -68,21 +69,19 @@ fn parse_whole(text: &str) -> Option<Node<'_>> {
 /// it again.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Hits<'h> {
-    hits: &'h [aho_corasick::Match],
+    hits: &'h [Hit],
     offset: usize,
 }
 
 impl<'h> Hits<'h> {
-    pub(crate) fn new(hits: &'h [aho_corasick::Match], offset: usize) -> Self {
+    pub(crate) fn new(hits: &'h [Hit], offset: usize) -> Self {
         Self { hits, offset }
     }
 
     /// The hits that start inside `span` of this text.
-    fn inside(&self, (start, end): (usize, usize)) -> &'h [aho_corasick::Match] {
-        let from = self
-            .hits
-            .partition_point(|h| h.start() < self.offset + start);
-        let to = self.hits.partition_point(|h| h.start() < self.offset + end);
+    fn inside(&self, (start, end): (usize, usize)) -> &'h [Hit] {
+        let from = self.hits.partition_point(|h| h.start < self.offset + start);
+        let to = self.hits.partition_point(|h| h.start < self.offset + end);
         &self.hits[from..to.max(from)]
     }
 

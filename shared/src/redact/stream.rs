@@ -114,11 +114,11 @@ impl<'e, W: Write> LineRedactor<'e, W> {
         while start < text.len() {
             let end = memchr::memchr(b'\n', &bytes[start..]).map_or(text.len(), |n| start + n + 1);
             let line = &text[start..end];
-            while hits.get(next_hit).is_some_and(|h| h.start() < start) {
+            while hits.get(next_hit).is_some_and(|h| h.start < start) {
                 next_hit += 1;
             }
             let mut line_hits = next_hit;
-            while hits.get(line_hits).is_some_and(|h| h.start() < end) {
+            while hits.get(line_hits).is_some_and(|h| h.start < end) {
                 line_hits += 1;
             }
             let hit = line_hits > next_hit;
