@@ -17,7 +17,7 @@ use std::sync::{LazyLock, OnceLock};
 
 use memchr::memmem;
 use regex_automata::meta::Regex;
-use regex_automata::util::captures::Captures;
+use regex_automata::util::captures::{Captures, GroupInfo};
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, Match, Span};
 
@@ -512,11 +512,7 @@ impl Engine {
         self.regex
             .get_or_init(|| {
                 let patterns: Vec<&str> = self.rules.iter().map(|r| r.pattern.as_str()).collect();
-                Regex::builder()
-                    .configure(Regex::config().hybrid_cache_capacity(DFA_CACHE_BYTES))
-                    .syntax(syntax::Config::new().crlf(true))
-                    .build_many(&patterns)
-                    .ok()
+                build_many(&patterns).ok()
             })
             .as_ref()
     }
@@ -566,7 +562,7 @@ impl Engine {
     fn rule_regex(&self, pid: usize) -> Option<&Regex> {
         self.per_rule.get(pid).and_then(|cell| {
             // The combined regex compiled the same pattern, so this does too.
-            cell.get_or_init(|| compile_one(&self.rules.get(pid)?.pattern))
+            cell.get_or_init(|| build_one(&self.rules.get(pid)?.pattern).ok())
                 .as_ref()
         })
     }
@@ -651,7 +647,7 @@ impl Engine {
         let tail = self
             .tails
             .get(pid)?
-            .get_or_init(|| compile_one(self.rules.get(pid)?.key_tail.as_ref()?))
+            .get_or_init(|| build_one(self.rules.get(pid)?.key_tail.as_ref()?).ok())
             .as_ref()?;
         // The haystack ends with the match, so the tail's `\z` holds only there.
         let hay = &text[..m.end()];
@@ -673,27 +669,22 @@ impl Engine {
     /// finds the same match there (leftmost-first, look-around sees the whole text); if
     /// it ever did not, the combined regex resolves them as it used to.
     fn captures(&self, text: &str, m: Match) -> Captures {
-        let pid = m.pattern().as_usize();
-        let rule_regex = self.rule_regex(pid);
-        if let Some(re) = rule_regex {
+        let input = Input::new(text).span(m.span());
+        let mut own = self.rule_regex(m.pattern().as_usize()).map(|re| {
             let mut caps = re.create_captures();
-            let input = Input::new(text).span(m.span()).anchored(Anchored::Yes);
-            re.search_captures(&input, &mut caps);
-            if caps.get_match().map(|c| c.span()) == Some(m.span()) {
-                return caps;
-            }
+            re.search_captures(&input.clone().anchored(Anchored::Yes), &mut caps);
+            caps
+        });
+        if let Some(caps) = own.take_if(|caps| caps.get_match().map(|c| c.span()) == Some(m.span()))
+        {
+            return caps;
         }
-        let Some(regex) = self.combined().or(rule_regex) else {
-            return Captures::empty(regex_automata::util::captures::GroupInfo::empty());
+        let Some(all) = self.combined() else {
+            // Without the combined regex the rule's own reading is all there is.
+            return own.unwrap_or_else(|| Captures::empty(GroupInfo::empty()));
         };
-        let mut caps = regex.create_captures();
-        let anchored = if self.combined().is_some() {
-            Anchored::Pattern(m.pattern())
-        } else {
-            Anchored::Yes
-        };
-        let input = Input::new(text).span(m.span()).anchored(anchored);
-        regex.search_captures(&input, &mut caps);
+        let mut caps = all.create_captures();
+        all.search_captures(&input.anchored(Anchored::Pattern(m.pattern())), &mut caps);
         caps
     }
 
@@ -814,15 +805,19 @@ fn holds_one_of(text: &[u8], bytes: &[u8]) -> bool {
 }
 
 /// One rule's regex (or part of one), with the syntax of the combined regex.
-fn compile_one(pattern: &str) -> Option<Regex> {
-    build_one(pattern).ok()
-}
-
-/// [`compile_one`], saying why not.
 fn build_one(pattern: &str) -> Result<Regex, String> {
     Regex::builder()
         .syntax(syntax::Config::new().crlf(true))
         .build(pattern)
+        .map_err(|e| e.to_string())
+}
+
+/// The regex of several rules, one pattern each, with room for its lazy DFA.
+fn build_many(patterns: &[&str]) -> Result<Regex, String> {
+    Regex::builder()
+        .configure(Regex::config().hybrid_cache_capacity(DFA_CACHE_BYTES))
+        .syntax(syntax::Config::new().crlf(true))
+        .build_many(patterns)
         .map_err(|e| e.to_string())
 }
 
@@ -896,14 +891,10 @@ fn key_subset(rules: &[Rule], keys: &KeyMatcher) -> Result<Option<Subset>, Redac
         return Ok(None);
     }
     let patterns: Vec<&str> = members.iter().map(|&i| rules[i].pattern.as_str()).collect();
-    let regex = Regex::builder()
-        .configure(Regex::config().hybrid_cache_capacity(DFA_CACHE_BYTES))
-        .syntax(syntax::Config::new().crlf(true))
-        .build_many(&patterns)
-        .map_err(|e| RedactError::Pattern {
-            name: "(key rules)".to_owned(),
-            detail: e.to_string(),
-        })?;
+    let regex = build_many(&patterns).map_err(|detail| RedactError::Pattern {
+        name: "(key rules)".to_owned(),
+        detail,
+    })?;
     let needs_one_of = members
         .iter()
         .map(|&i| rules[i].needs_one_of)

@@ -122,13 +122,8 @@ struct KeyVerdict<'e> {
 impl<'e> KeyMemo<'e> {
     /// The redacted key and its label, remembered or worked out.
     fn verdict<'k>(&mut self, engine: &'e Engine, key: &'k str) -> (Cow<'k, str>, Option<&'e str>) {
-        let work = |key: &'k str| {
-            let redacted = engine.redact(key);
-            let label = engine.keys().label(&redacted);
-            (redacted, label)
-        };
         if key.len() > MAX_MEMO_KEY_LEN {
-            return work(key);
+            return key_verdict(engine, key);
         }
         if let Some(known) = self.keys.get(key) {
             let redacted = known
@@ -137,7 +132,7 @@ impl<'e> KeyMemo<'e> {
                 .map_or(Cow::Borrowed(key), |r| Cow::Owned(r.to_string()));
             return (redacted, known.label);
         }
-        let (redacted, label) = work(key);
+        let (redacted, label) = key_verdict(engine, key);
         if self.keys.len() >= MAX_MEMO_KEYS {
             self.keys.clear();
         }
@@ -154,6 +149,13 @@ impl<'e> KeyMemo<'e> {
         );
         (redacted, label)
     }
+}
+
+/// `key` redacted, and the label of the values under the redacted key.
+fn key_verdict<'k, 'e>(engine: &'e Engine, key: &'k str) -> (Cow<'k, str>, Option<&'e str>) {
+    let redacted = engine.redact(key);
+    let label = engine.keys().label(&redacted);
+    (redacted, label)
 }
 
 /// [`redact`], given where the prefilter's hits in `text` are (strings without one
@@ -244,15 +246,13 @@ impl<'e> Walker<'e, '_, '_> {
         }
     }
 
-    /// The key redacted and the label of the values under it.
+    /// The key redacted and the label of the values under it, remembered when there
+    /// is a memo.
     fn key_verdict<'k>(&mut self, key: &'k str) -> (Cow<'k, str>, Option<&'e str>) {
-        let engine = self.engine;
-        if let Some(memo) = self.memo.as_deref_mut() {
-            return memo.verdict(engine, key);
+        match self.memo.as_deref_mut() {
+            Some(memo) => memo.verdict(self.engine, key),
+            None => key_verdict(self.engine, key),
         }
-        let redacted = engine.redact(key);
-        let label = engine.keys().label(&redacted);
-        (redacted, label)
     }
 
     fn walk(&mut self, node: &Node<'_>, inherited: Option<&str>, edits: &mut Edits) {
